@@ -1,0 +1,3 @@
+from taskloader.cli import main
+
+main()

@@ -1,0 +1,21 @@
+"""The `taskloader` command line. Each sub-command lives in its own module."""
+
+from __future__ import annotations
+
+import click
+
+from taskloader import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="taskloader")
+def main() -> None:
+    """Bulk-create Amazon Connect tasks from CSV/JSONL files.
+
+    Rows are validated against the instance's task templates, sent with
+    StartTaskContact at a paced rate with deterministic ClientTokens, and
+    recorded in a durable SQLite ledger so runs can be resumed safely.
+    """
+
+
+__all__ = ["main"]

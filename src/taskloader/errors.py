@@ -1,0 +1,61 @@
+"""The exception tree. Every error carries its context; the constructor builds the message.
+
+    TaskloaderError                 base; ``exit_code`` is what the CLI exits with
+    ├── UsageError                  bad settings, flags or config file          (exit 2)
+    ├── InputFileError              a file-level input problem: file + position (exit 2)
+    ├── LedgerError                 the ledger cannot be used                   (exit 2)
+    │   ├── LedgerMismatchError     input changed since the ledger was started
+    │   └── LedgerLockedError       another run holds the ledger
+    └── FatalApiError               the run cannot go on: credentials, access,
+                                    unknown instance                            (exit 4)
+
+Row-level problems are not exceptions: they are :class:`taskloader.validation.Problem`
+values recorded in the ledger, and the run goes on.
+"""
+
+from __future__ import annotations
+
+
+class TaskloaderError(Exception):
+    exit_code = 2
+
+
+class UsageError(TaskloaderError):
+    """A setting, flag or configuration file is wrong."""
+
+
+class InputFileError(TaskloaderError):
+    """A problem with a whole input file (not with one row)."""
+
+    def __init__(self, source: str, message: str, *, line: int | None = None) -> None:
+        self.source = source
+        self.line = line
+        self.reason = message
+        where = f"{source}, line {line}" if line is not None else source
+        super().__init__(f"{where}: {message}")
+
+
+class LedgerError(TaskloaderError):
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        self.reason = message
+        super().__init__(f"ledger {path}: {message}")
+
+
+class LedgerMismatchError(LedgerError):
+    """The input file's fingerprint differs from the one the ledger was started with."""
+
+
+class LedgerLockedError(LedgerError):
+    """Another live run holds this ledger."""
+
+
+class FatalApiError(TaskloaderError):
+    """An API error that no retry or other row can fix (credentials, access, unknown instance)."""
+
+    exit_code = 4
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.reason = message
+        super().__init__(f"{code}: {message}")
