@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -19,7 +20,9 @@ from typing import Any, Protocol, TypeVar
 import anyio
 import structlog
 
+from taskloader.aws import connect_client, resolved_instance_id
 from taskloader.errors import UsageError
+from taskloader.settings import Settings
 from taskloader.template import TaskTemplate
 
 log = structlog.get_logger(__name__)
@@ -238,3 +241,17 @@ class TemplateCache:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(template.to_api(), indent=2), encoding="utf-8")
         tmp.replace(path)
+
+
+@asynccontextmanager
+async def open_template_cache(settings: Settings) -> AsyncIterator[TemplateCache]:
+    """The run's template cache: offline from ``templates_dir``, else through the Connect API."""
+    if settings.templates_dir is not None:
+        yield TemplateCache(DirTemplateSource(settings.templates_dir))
+        return
+    instance_id = resolved_instance_id(settings)
+    async with connect_client(settings) as client:
+        source = ApiTemplateSource(client, instance_id)
+        yield TemplateCache(
+            source, disk_dir=settings.template_cache_dir, ttl=settings.template_cache_ttl
+        )

@@ -19,3 +19,8 @@ def main() -> None:
 
 
 __all__ = ["main"]
+
+# Sub-commands, one module each (imported last: they use `main`'s package).
+from taskloader.cli.templates import templates as _templates_cmd  # noqa: E402
+
+main.add_command(_templates_cmd)

@@ -1,0 +1,118 @@
+"""What every sub-command shares: the settings options, error handling and exit codes."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import anyio
+import click
+from botocore.exceptions import BotoCoreError, NoRegionError, ProfileNotFound
+
+from taskloader.errors import TaskloaderError
+from taskloader.logs import configure_logging
+from taskloader.settings import Settings, load_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK, EXIT_ROWS, EXIT_USAGE, EXIT_INCOMPLETE, EXIT_ABORTED = 0, 1, 2, 3, 4
+
+_AWS_OPTIONS = (
+    click.option(
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="TOML settings file (also TASKLOADER_CONFIG).",
+    ),
+    click.option("--region", default=None, help="AWS Region of the instance."),
+    click.option("--profile", default=None, help="AWS profile from the shared config."),
+    click.option(
+        "--endpoint-url",
+        default=None,
+        help="Connect endpoint (e.g. the emulator); also AWS_ENDPOINT_URL_CONNECT.",
+    ),
+    click.option("--instance-id", default=None, help="Amazon Connect instance id or ARN."),
+    click.option(
+        "--templates",
+        "templates_dir",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Read templates from this directory (written by `templates pull`): offline.",
+    ),
+    click.option(
+        "--template-cache-dir",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Cache template definitions on disk here.",
+    ),
+    click.option(
+        "--log-format",
+        type=click.Choice(["auto", "json", "console"]),
+        default=None,
+        help="Log format (auto: console on a terminal, JSON otherwise).",
+    ),
+    click.option("--log-level", default=None, help="Log level (debug, info, warning, error)."),
+)
+
+
+def settings_options(func: F) -> F:
+    """Add the shared options; the command receives a built ``settings: Settings`` argument."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        config_file = kwargs.pop("config_file")
+        flag_names = (
+            "region",
+            "profile",
+            "endpoint_url",
+            "instance_id",
+            "templates_dir",
+            "template_cache_dir",
+            "log_format",
+            "log_level",
+        )
+        flags = {name: kwargs.pop(name) for name in flag_names}
+        extra = kwargs.pop("setting_flags", {})
+        try:
+            settings = load_settings(config_file, flags={**flags, **extra})
+        except TaskloaderError as exc:
+            fail(exc)
+        configure_logging(settings.log_format, settings.log_level)
+        return func(*args, settings=settings, **kwargs)
+
+    for option in reversed(_AWS_OPTIONS):
+        wrapper = option(wrapper)
+    return wrapper  # type: ignore[return-value]
+
+
+def fail(exc: BaseException, code: int | None = None) -> Any:
+    click.echo(f"taskloader: error: {exc}", err=True)
+    sys.exit(code if code is not None else getattr(exc, "exit_code", EXIT_USAGE))
+
+
+def run_async(main: Callable[[], Coroutine[Any, Any, int]]) -> int:
+    """Run a command's coroutine, turning known errors into their exit codes."""
+    try:
+        return anyio.run(main)
+    except TaskloaderError as exc:
+        return int(fail(exc))
+    except (ProfileNotFound, NoRegionError) as exc:
+        return int(fail(exc, EXIT_USAGE))
+    except BotoCoreError as exc:
+        return int(fail(exc, EXIT_ABORTED))
+
+
+__all__ = [
+    "EXIT_ABORTED",
+    "EXIT_INCOMPLETE",
+    "EXIT_OK",
+    "EXIT_ROWS",
+    "EXIT_USAGE",
+    "Settings",
+    "fail",
+    "run_async",
+    "settings_options",
+]

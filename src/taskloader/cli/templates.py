@@ -1,0 +1,83 @@
+"""`taskloader templates list | show | pull`: look at the instance's task templates."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import anyio
+import click
+
+from taskloader.cli.common import EXIT_OK, EXIT_USAGE, Settings, run_async, settings_options
+from taskloader.templates import TemplateLookupError, open_template_cache
+
+
+@click.group()
+def templates() -> None:
+    """List, show and pull the instance's task templates."""
+
+
+@templates.command("list")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@settings_options
+def list_cmd(settings: Settings, fmt: str) -> None:
+    """List the task templates of the instance."""
+
+    async def main() -> int:
+        async with open_template_cache(settings) as cache:
+            found = await cache.summaries()
+        rows = [{"id": t.id, "name": t.name, "status": t.status} for t in found]
+        if fmt == "json":
+            click.echo(json.dumps(rows, indent=2))
+        else:
+            for row in rows:
+                click.echo(f"{row['id']}\t{row['status']}\t{row['name']}")
+        return EXIT_OK
+
+    raise SystemExit(run_async(main))
+
+
+@templates.command("show")
+@click.argument("ref")
+@settings_options
+def show_cmd(settings: Settings, ref: str) -> None:
+    """Show one template (by name or id) as JSON."""
+
+    async def main() -> int:
+        async with open_template_cache(settings) as cache:
+            try:
+                template = await cache.resolve(ref)
+            except TemplateLookupError as exc:
+                click.echo(f"taskloader: error: {exc}", err=True)
+                return EXIT_USAGE
+        click.echo(json.dumps(template.to_api(), indent=2))
+        return EXIT_OK
+
+    raise SystemExit(run_async(main))
+
+
+@templates.command("pull")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    required=True,
+    help="Directory to write one JSON file per template into.",
+)
+@settings_options
+def pull_cmd(settings: Settings, out_dir: str) -> None:
+    """Write every template to DIR/<id>.json, for offline `validate --templates DIR`."""
+
+    async def main() -> int:
+        target = anyio.Path(out_dir)
+        await target.mkdir(parents=True, exist_ok=True)
+        async with open_template_cache(settings) as cache:
+            summaries = await cache.summaries()
+            for summary in summaries:
+                template = await cache.resolve(summary.id)
+                text = json.dumps(template.to_api(), indent=2, sort_keys=True)
+                await (target / f"{template.id}.json").write_text(text + "\n", encoding="utf-8")
+        click.echo(f"wrote {len(summaries)} templates to {Path(out_dir)}")
+        return EXIT_OK
+
+    raise SystemExit(run_async(main))
