@@ -1,0 +1,93 @@
+"""Settings: precedence flags > env > file > defaults, typed coercion, clear errors, safe repr."""
+
+from pathlib import Path
+
+import pytest
+
+from taskloader.errors import UsageError
+from taskloader.settings import Settings, instance_id_of, load_settings, region_of
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "taskloader.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_are_safe_for_a_default_quota_account() -> None:
+    s = load_settings(environ={})
+    assert s.rate == 2.0 and s.burst == 5
+    assert s.grace_period < 30  # under ECS's stop timeout
+
+
+def test_flags_beat_env_beat_file_beat_defaults(tmp_path: Path) -> None:
+    cfg = write(tmp_path, 'rate = 1.5\nburst = 3\nconcurrency = 7\nregion = "eu-west-2"\n')
+    env = {"TASKLOADER_RATE": "1.0", "TASKLOADER_BURST": "2"}
+    s = load_settings(cfg, environ=env, flags={"rate": 0.5, "burst": None})
+    assert s.rate == 0.5  # flag
+    assert s.burst == 2  # env (flag unset)
+    assert s.concurrency == 7  # file
+    assert s.region == "eu-west-2"
+    assert s.max_attempts == Settings().max_attempts  # default
+
+
+def test_config_file_can_come_from_the_environment(tmp_path: Path) -> None:
+    cfg = write(tmp_path, "[taskloader]\nrate = 0.25\n[mapping]\nignore = ['notes']\n")
+    s = load_settings(environ={"TASKLOADER_CONFIG": str(cfg)})
+    assert s.rate == 0.25
+    assert s.mapping == {"ignore": ["notes"]}
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"TASKLOADER_RATE": "fast"}, "TASKLOADER_RATE"),
+        ({"TASKLOADER_STRICT": "maybe"}, "TASKLOADER_STRICT"),
+        ({"TASKLOADER_CONCURENCY": "3"}, "TASKLOADER_CONCURENCY"),
+        ({"TASKLOADER_RATE": "0"}, "rate must be > 0"),
+        ({"TASKLOADER_MAX_FAILURE_RATE": "2"}, "max_failure_rate"),
+    ],
+)
+def test_bad_values_name_their_origin(env: dict[str, str], needle: str) -> None:
+    with pytest.raises(UsageError, match=needle):
+        load_settings(environ=env)
+
+
+def test_bad_config_files_are_usage_errors(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="does not exist"):
+        load_settings(tmp_path / "missing.toml", environ={})
+    with pytest.raises(UsageError, match="not valid TOML"):
+        load_settings(write(tmp_path, "rate = = 2"), environ={})
+    with pytest.raises(UsageError, match="unknown setting 'speed'"):
+        load_settings(write(tmp_path, "speed = 2"), environ={})
+
+
+def test_booleans_and_paths_are_coerced(tmp_path: Path) -> None:
+    s = load_settings(environ={"TASKLOADER_STRICT": "yes", "TASKLOADER_TEMPLATES_DIR": "~/t"})
+    assert s.strict is True
+    assert s.templates_dir == Path("~/t").expanduser()
+
+
+def test_repr_hides_credentials_in_urls() -> None:
+    s = load_settings(environ={}, flags={"endpoint_url": "https://user:s3cret@example.com:8443/x"})
+    text = repr(s)
+    assert "s3cret" not in text and "user" not in text
+    assert "example.com:8443" in text
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("abc-123", "abc-123"),
+        ("arn:aws:connect:eu-west-2:123456789012:instance/abc-123", "abc-123"),
+    ],
+)
+def test_instance_id_accepts_ids_and_arns(value: str, expected: str) -> None:
+    assert instance_id_of(value) == expected
+
+
+def test_instance_arn_gives_region_and_bad_arns_are_refused() -> None:
+    assert region_of("arn:aws:connect:eu-west-2:1:instance/x") == "eu-west-2"
+    assert region_of("plain-id") is None
+    with pytest.raises(UsageError):
+        instance_id_of("arn:aws:connect:eu-west-2:1:queue/x")
