@@ -1,0 +1,56 @@
+"""Stopping a run: why it stops, and the signal handling around it.
+
+The first SIGINT or SIGTERM asks the run to stop taking rows and lets in-flight calls finish
+within the grace period; a second one cancels everything at once. Either way the ledger stays
+resumable: every committed record is durable, and a row whose result was lost is re-sent with
+its original ClientToken.
+"""
+
+from __future__ import annotations
+
+import enum
+import signal
+
+import anyio
+import structlog
+from anyio import CancelScope
+
+log = structlog.get_logger(__name__)
+
+
+class StopReason(enum.Enum):
+    SIGNAL = "signal"
+    ERROR_BUDGET = "error_budget"
+    FATAL = "fatal"
+    QUOTA_WAIT = "quota_wait"
+
+
+class RunControl:
+    """Shared by every stage of a run: has someone asked it to stop, and why."""
+
+    def __init__(self) -> None:
+        self.stopping = anyio.Event()
+        self.reason: StopReason | None = None
+        self.detail: str | None = None
+
+    def stop(self, reason: StopReason, detail: str | None = None) -> None:
+        if self.reason is None:
+            self.reason = reason
+            self.detail = detail
+            log.warning("run.stopping", reason=reason.value, detail=detail)
+        self.stopping.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self.stopping.is_set()
+
+
+async def watch_signals(control: RunControl, hard_stop: CancelScope) -> None:
+    """First signal: graceful stop. Second: cancel ``hard_stop`` at once."""
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            if control.reason is StopReason.SIGNAL:
+                log.warning("run.interrupted", signal=signal.Signals(signum).name)
+                hard_stop.cancel()
+                return
+            control.stop(StopReason.SIGNAL, signal.Signals(signum).name)
