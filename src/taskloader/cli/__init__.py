@@ -24,3 +24,6 @@ __all__ = ["main"]
 from taskloader.cli.templates import templates as _templates_cmd  # noqa: E402
 
 main.add_command(_templates_cmd)
+from taskloader.cli.ledger import ledger as _ledger_cmd  # noqa: E402
+
+main.add_command(_ledger_cmd)
