@@ -1,0 +1,96 @@
+"""The ``/_emulator/`` inspection and control endpoints (no auth, never throttled or faulted).
+
+GET  /_emulator/stats            counters (see docs/emulator.md)
+GET  /_emulator/contacts         every contact created
+GET  /_emulator/world            instances and their resources
+GET  /_emulator/config           the runtime configuration
+POST /_emulator/config           change quotas, limits and faults at runtime
+POST /_emulator/reset            forget contacts, templates and counters ({"settings": true}
+                                 also restores the start-up quotas, limits and faults)
+POST /_emulator/complete-tasks   end every active task
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from taskloader.emulator.backend import Backend
+from taskloader.errors import UsageError
+
+#: Called after a reset to put preloaded templates back; set by the runner.
+Preload = Callable[[Backend], None]
+PRELOAD_KEY = web.AppKey("preload", list[Preload])
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        status=status, body=json.dumps(data).encode(), content_type="application/json"
+    )
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise web.HTTPBadRequest(
+            text=json.dumps({"Message": "body is not valid JSON"}), content_type="application/json"
+        ) from None
+    if not isinstance(data, dict):
+        raise web.HTTPBadRequest(
+            text=json.dumps({"Message": "body must be a JSON object"}),
+            content_type="application/json",
+        )
+    return data
+
+
+def add_routes(app: web.Application, backend: Backend) -> None:
+    app[PRELOAD_KEY] = []
+
+    async def stats(request: web.Request) -> web.Response:
+        return _json(backend.stats())
+
+    async def contacts(request: web.Request) -> web.Response:
+        return _json(backend.contacts_json())
+
+    async def world(request: web.Request) -> web.Response:
+        return _json(backend.world.to_json())
+
+    async def get_config(request: web.Request) -> web.Response:
+        return _json(backend.config_json())
+
+    async def post_config(request: web.Request) -> web.Response:
+        try:
+            backend.configure(await _body(request))
+        except UsageError as exc:
+            return _json({"Message": str(exc)}, status=400)
+        return _json(backend.config_json())
+
+    async def reset(request: web.Request) -> web.Response:
+        body = await _body(request)
+        backend.state.reset()
+        backend.quotas.reset()
+        if body.get("settings"):
+            backend.restore_settings()
+        for preload in request.app[PRELOAD_KEY]:
+            preload(backend)
+        return _json({"reset": True})
+
+    async def complete_tasks(request: web.Request) -> web.Response:
+        backend.expire()
+        ended = backend.state.complete_all(backend.clock())
+        return _json({"completed": ended})
+
+    app.router.add_get("/_emulator/stats", stats)
+    app.router.add_get("/_emulator/contacts", contacts)
+    app.router.add_get("/_emulator/world", world)
+    app.router.add_get("/_emulator/config", get_config)
+    app.router.add_post("/_emulator/config", post_config)
+    app.router.add_post("/_emulator/reset", reset)
+    app.router.add_post("/_emulator/complete-tasks", complete_tasks)

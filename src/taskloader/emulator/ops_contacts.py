@@ -1,0 +1,184 @@
+"""Operations on existing contacts: Transfer, Update, ListContactReferences and Describe."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from taskloader.emulator.apierror import ApiError, not_found
+from taskloader.emulator.backend import Backend
+from taskloader.emulator.fields import (
+    CREATABLE_REFERENCE_TYPES,
+    MAX_REFERENCES_BYTES,
+    check_reference_value,
+    check_segment_attributes,
+    references_size,
+)
+from taskloader.emulator.model import OperationSpec
+from taskloader.emulator.world import Instance
+
+MAX_TRANSFERS = 11
+_UPDATABLE = (
+    "Name",
+    "Description",
+    "References",
+    "SegmentAttributes",
+    "QueueInfo",
+    "UserInfo",
+    "CustomerEndpoint",
+    "SystemEndpoint",
+)
+_SUMMARY_KEY = {
+    "URL": "Url",
+    "ATTACHMENT": "Attachment",
+    "STRING": "String",
+    "NUMBER": "Number",
+    "DATE": "Date",
+    "EMAIL": "Email",
+    "EMAIL_MESSAGE": "EmailMessage",
+}
+
+
+def _user_id(user: str) -> str:
+    """UserId may be an id or an agent ARN (…/agent/<id>)."""
+    return user.rsplit("/", 1)[-1]
+
+
+def _check_queue_and_user(instance: Instance, queue_id: Any, user: Any) -> None:
+    if queue_id and queue_id not in instance.queues:
+        raise not_found("Queue", queue_id, f"instance {instance.id!r}")
+    if user and _user_id(user) not in instance.users:
+        raise not_found("User", user, f"instance {instance.id!r}")
+
+
+def transfer_contact(b: Backend, op: OperationSpec, p: dict[str, Any]) -> dict[str, Any]:
+    instance = b.instance(op, p["InstanceId"])
+    contact = b.contact(instance.id, p["ContactId"])
+    flow_id = p["ContactFlowId"]
+    if flow_id not in instance.contact_flows:
+        raise not_found("Contact flow", flow_id, f"instance {instance.id!r}")
+    queue_id, user = p.get("QueueId"), p.get("UserId")
+    _check_queue_and_user(instance, queue_id, user)
+    result = {"ContactId": contact.id, "ContactArn": contact.arn}
+    token = p.get("ClientToken")
+    signature = [flow_id, queue_id, user]
+    if token is not None and token in contact.transfer_tokens:
+        if contact.transfer_tokens[token] != signature:
+            raise ApiError(
+                "IdempotencyException",
+                "This ClientToken was already used for a transfer with other parameters.",
+            )
+        return result
+    if not contact.active:
+        raise ApiError("InvalidRequestException", "Only active TASK contacts can be transferred.")
+    if contact.transfers >= MAX_TRANSFERS:
+        raise ApiError(
+            "ServiceQuotaExceededException",
+            f"A contact can be transferred at most {MAX_TRANSFERS} times.",
+        )
+    contact.transfers += 1
+    contact.contact_flow_id = flow_id
+    contact.queue_id = queue_id or contact.queue_id
+    contact.user_id = _user_id(user) if user else contact.user_id
+    contact.last_update = b.clock()
+    if token is not None:
+        contact.transfer_tokens[token] = signature
+    b.state.save_contact(contact)
+    return result
+
+
+def update_contact(b: Backend, op: OperationSpec, p: dict[str, Any]) -> dict[str, Any]:
+    instance = b.instance(op, p["InstanceId"])
+    contact = b.contact(instance.id, p["ContactId"])
+    if not any(p.get(k) is not None for k in _UPDATABLE):
+        raise ApiError("InvalidRequestException", "Pass at least one contact property to update.")
+    queue_id = (p.get("QueueInfo") or {}).get("Id")
+    user = (p.get("UserInfo") or {}).get("UserId")
+    _check_queue_and_user(instance, queue_id, user)
+    if (queue_id or user) and not contact.active:
+        raise ApiError(
+            "ConflictException", "The contact has ended; its queue or agent cannot change."
+        )
+    references = dict(contact.references)
+    for key, ref in (p.get("References") or {}).items():
+        if ref["Type"] not in CREATABLE_REFERENCE_TYPES:
+            raise ApiError(
+                "InvalidParameterException", f"References.{key}: type {ref['Type']} cannot be set."
+            )
+        value = ref.get("Value", "")
+        problem = check_reference_value(ref["Type"], value)
+        if problem:
+            raise ApiError("InvalidParameterException", f"References.{key}.Value {problem}.")
+        references[key] = {"Type": ref["Type"], "Value": value}
+    if references_size(references) > MAX_REFERENCES_BYTES:
+        raise ApiError(
+            "InvalidParameterException",
+            f"References must not exceed {MAX_REFERENCES_BYTES} UTF-8 bytes in total.",
+        )
+    segment = {**contact.segment_attributes, **(p.get("SegmentAttributes") or {})}
+    problem = check_segment_attributes(segment)
+    if problem:
+        raise ApiError("InvalidParameterException", problem + ".")
+    if p.get("Name") is not None:
+        contact.name = p["Name"]
+    if p.get("Description") is not None:
+        contact.description = p["Description"]
+    contact.references = references
+    contact.segment_attributes = segment
+    contact.queue_id = queue_id or contact.queue_id
+    contact.user_id = _user_id(user) if user else contact.user_id
+    for key, attr in (
+        ("CustomerEndpoint", "customer_endpoint"),
+        ("SystemEndpoint", "system_endpoint"),
+    ):
+        if p.get(key) is not None:
+            setattr(contact, attr, p[key])
+    contact.last_update = b.clock()
+    b.state.save_contact(contact)
+    return {}
+
+
+def list_contact_references(b: Backend, op: OperationSpec, p: dict[str, Any]) -> dict[str, Any]:
+    instance = b.instance(op, p["InstanceId"])
+    contact = b.contact(instance.id, p["ContactId"])
+    if p.get("NextToken") is not None:
+        # The model says NextToken "is always returned as null": no token can be valid.
+        raise ApiError("InvalidRequestException", "NextToken is not valid.")
+    wanted = set(p["ReferenceTypes"])
+    summaries = []
+    for name, ref in contact.references.items():
+        key = _SUMMARY_KEY.get(ref["Type"])
+        if key is not None and ref["Type"] in wanted:
+            summaries.append({key: {"Name": name, "Value": ref.get("Value", "")}})
+    return {"ReferenceSummaryList": summaries}
+
+
+def describe_contact(b: Backend, op: OperationSpec, p: dict[str, Any]) -> dict[str, Any]:
+    instance = b.instance(op, p["InstanceId"])
+    c = b.contact(instance.id, p["ContactId"])
+    out: dict[str, Any] = {
+        "Arn": c.arn,
+        "Id": c.id,
+        "InitialContactId": c.id,
+        "InitiationMethod": c.initiation_method,
+        "Name": c.name,
+        "Channel": "TASK",
+        "InitiationTimestamp": round(c.created, 3),
+        "LastUpdateTimestamp": round(c.last_update or c.created, 3),
+        "Attributes": c.attributes,
+        "SegmentAttributes": c.segment_attributes,
+    }
+    optional = {
+        "Description": c.description,
+        "PreviousContactId": c.previous_contact_id,
+        "RelatedContactId": c.related_contact_id,
+        "ScheduledTimestamp": c.scheduled_time,
+        "DisconnectTimestamp": round(c.disconnected, 3) if c.disconnected else None,
+        "QueueInfo": {"Id": c.queue_id} if c.queue_id else None,
+        "AgentInfo": {"Id": c.user_id} if c.user_id else None,
+        "CustomerEndpoint": c.customer_endpoint,
+        "SystemEndpoint": c.system_endpoint,
+    }
+    out.update({k: v for k, v in optional.items() if v is not None})
+    if c.task_template_arn:
+        out["TaskTemplateInfo"] = {"Arn": c.task_template_arn, "Name": c.task_template_name}
+    return {"Contact": out}

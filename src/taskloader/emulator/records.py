@@ -1,0 +1,101 @@
+"""What the emulator remembers: task templates (with snapshot versions) and contacts."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class TemplateRecord:
+    """A template and every version of it. ``versions[n - 1]`` is snapshot version ``n``."""
+
+    instance_id: str
+    id: str
+    arn: str
+    seq: int
+    versions: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def current(self) -> dict[str, Any]:
+        return self.versions[-1]
+
+    @property
+    def version(self) -> int:
+        return len(self.versions)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TemplateRecord:
+        return cls(**data)
+
+
+@dataclass(slots=True)
+class ContactRecord:
+    id: str
+    arn: str
+    instance_id: str
+    name: str
+    created: float
+    description: str | None = None
+    client_token: str | None = None
+    contact_flow_id: str | None = None
+    quick_connect_id: str | None = None
+    task_template_id: str | None = None
+    task_template_version: int | None = None
+    task_template_arn: str | None = None
+    task_template_name: str | None = None
+    references: dict[str, dict[str, Any]] = field(default_factory=dict)
+    attributes: dict[str, str] = field(default_factory=dict)
+    segment_attributes: dict[str, Any] = field(default_factory=dict)
+    scheduled_time: float | None = None
+    previous_contact_id: str | None = None
+    related_contact_id: str | None = None
+    initiation_method: str = "API"
+    queue_id: str | None = None
+    user_id: str | None = None
+    customer_endpoint: dict[str, Any] | None = None
+    system_endpoint: dict[str, Any] | None = None
+    last_update: float | None = None
+    disconnected: float | None = None
+    transfers: int = 0
+    #: ClientToken of each TransferContact call -> the parameters it came with.
+    transfer_tokens: dict[str, list[str | None]] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        return self.disconnected is None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ContactRecord:
+        return cls(**data)
+
+    def inspect(self) -> dict[str, Any]:
+        """The /_emulator/contacts view of this contact."""
+        return {
+            "ContactId": self.id,
+            "ClientToken": self.client_token,
+            "InstanceId": self.instance_id,
+            "Name": self.name,
+            "Description": self.description,
+            "TaskTemplateId": self.task_template_id,
+            "TaskTemplateSnapshotVersion": (
+                str(self.task_template_version) if self.task_template_version else None
+            ),
+            "ContactFlowId": self.contact_flow_id,
+            "QuickConnectId": self.quick_connect_id,
+            "References": self.references,
+            "Attributes": self.attributes,
+            "SegmentAttributes": self.segment_attributes,
+            "ScheduledTime": self.scheduled_time,
+            "PreviousContactId": self.previous_contact_id,
+            "RelatedContactId": self.related_contact_id,
+            "Active": self.active,
+            "Transfers": self.transfers,
+            "CreatedTime": self.created,
+        }

@@ -1,0 +1,184 @@
+"""Emulator state: templates, contacts, idempotency tokens and counters.
+
+State lives in memory. With a state file, every change is also written through to SQLite (one
+row per record, WAL) and read back at start-up, so templates and contacts survive a restart.
+Counters (``/_emulator/stats``) start from zero at each start.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter, defaultdict, deque
+from pathlib import Path
+from typing import Any
+
+from taskloader.emulator.records import ContactRecord, TemplateRecord
+from taskloader.errors import UsageError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    kind TEXT NOT NULL, key TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (kind, key)
+)
+"""
+
+
+class Persistence:
+    """Write-through SQLite storage of templates and contacts (tokens are rebuilt from contacts)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise UsageError(f"cannot open emulator state file {path}: {exc}") from exc
+
+    def put(self, kind: str, key: str, data: Any) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO records (kind, key, data) VALUES (?, ?, ?)",
+            (kind, key, json.dumps(data)),
+        )
+
+    def delete(self, kind: str, key: str) -> None:
+        self._db.execute("DELETE FROM records WHERE kind = ? AND key = ?", (kind, key))
+
+    def load(self, kind: str) -> list[Any]:
+        rows = self._db.execute("SELECT data FROM records WHERE kind = ?", (kind,))
+        return [json.loads(data) for (data,) in rows]
+
+    def clear(self) -> None:
+        self._db.execute("DELETE FROM records")
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class State:
+    """All mutable emulator state. Not thread-safe: the event loop is its only user."""
+
+    def __init__(self, persistence: Persistence | None = None) -> None:
+        self._persistence = persistence
+        self.templates: dict[str, dict[str, TemplateRecord]] = defaultdict(dict)
+        self.contacts: dict[str, ContactRecord] = {}
+        #: Active contacts per instance, oldest first (lifetimes expire from the left).
+        self.active: dict[str, deque[ContactRecord]] = defaultdict(deque)
+        #: (InstanceId, ClientToken) -> (ContactId, created epoch seconds)
+        self.tokens: dict[tuple[str, str], tuple[str, float]] = {}
+        self.token_uses: Counter[tuple[str, str]] = Counter()
+        self.chain_counts: Counter[str] = Counter()
+        self.template_seq = 0
+        self.reset_counters()
+        if persistence is not None:
+            self._load(persistence)
+
+    def reset_counters(self) -> None:
+        self.requests: dict[str, Counter[str]] = defaultdict(Counter)
+        self.contacts_created = 0
+        self.idempotent_replays = 0
+        self.throttled = 0
+        self.faults: Counter[str] = Counter()
+        self.duplicate_tokens = 0
+
+    def reset(self) -> None:
+        """Forget every template, contact, token and counter."""
+        self.templates.clear()
+        self.contacts.clear()
+        self.active.clear()
+        self.tokens.clear()
+        self.token_uses.clear()
+        self.chain_counts.clear()
+        self.template_seq = 0
+        self.reset_counters()
+        if self._persistence is not None:
+            self._persistence.clear()
+
+    def close(self) -> None:
+        if self._persistence is not None:
+            self._persistence.close()
+
+    # -- templates -------------------------------------------------------------------------
+
+    def save_template(self, record: TemplateRecord) -> None:
+        self.templates[record.instance_id][record.id] = record
+        self.template_seq = max(self.template_seq, record.seq)
+        if self._persistence is not None:
+            self._persistence.put("template", record.id, record.to_json())
+
+    def delete_template(self, record: TemplateRecord) -> None:
+        del self.templates[record.instance_id][record.id]
+        if self._persistence is not None:
+            self._persistence.delete("template", record.id)
+
+    # -- contacts --------------------------------------------------------------------------
+
+    def add_contact(self, contact: ContactRecord) -> None:
+        self.contacts[contact.id] = contact
+        self.active[contact.instance_id].append(contact)
+        self.contacts_created += 1
+        if contact.previous_contact_id:
+            self.chain_counts[contact.previous_contact_id] += 1
+        if contact.client_token is not None:
+            key = (contact.instance_id, contact.client_token)
+            self.tokens[key] = (contact.id, contact.created)
+            self.token_uses[key] += 1
+            if self.token_uses[key] == 2:
+                self.duplicate_tokens += 1
+        self.save_contact(contact)
+
+    def save_contact(self, contact: ContactRecord) -> None:
+        if self._persistence is not None:
+            self._persistence.put("contact", contact.id, contact.to_json())
+
+    def expire(self, now: float, lifetime_s: float | None) -> None:
+        """End tasks whose lifetime has run out (they drain oldest first)."""
+        for queue in self.active.values():
+            while queue and (
+                queue[0].disconnected is not None
+                or (lifetime_s is not None and queue[0].created + lifetime_s <= now)
+            ):
+                contact = queue.popleft()
+                if contact.disconnected is None:
+                    assert lifetime_s is not None
+                    contact.disconnected = contact.created + lifetime_s
+                    self.save_contact(contact)
+
+    def complete_all(self, now: float) -> int:
+        """End every active task; returns how many were ended."""
+        ended = 0
+        for queue in self.active.values():
+            for contact in queue:
+                if contact.disconnected is None:
+                    contact.disconnected = now
+                    self.save_contact(contact)
+                    ended += 1
+            queue.clear()
+        return ended
+
+    def active_count(self, instance_id: str) -> int:
+        return len(self.active.get(instance_id, ()))
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def _load(self, persistence: Persistence) -> None:
+        for data in persistence.load("template"):
+            record = TemplateRecord.from_json(data)
+            self.templates[record.instance_id][record.id] = record
+            self.template_seq = max(self.template_seq, record.seq)
+        contacts = sorted(
+            (ContactRecord.from_json(d) for d in persistence.load("contact")),
+            key=lambda c: c.created,
+        )
+        for contact in contacts:
+            self.contacts[contact.id] = contact
+            if contact.active:
+                self.active[contact.instance_id].append(contact)
+            if contact.previous_contact_id:
+                self.chain_counts[contact.previous_contact_id] += 1
+            if contact.client_token is not None:
+                key = (contact.instance_id, contact.client_token)
+                self.tokens[key] = (contact.id, contact.created)
+                self.token_uses[key] += 1
+        self.duplicate_tokens = sum(1 for n in self.token_uses.values() if n > 1)
