@@ -27,3 +27,6 @@ main.add_command(_templates_cmd)
 from taskloader.cli.ledger import ledger as _ledger_cmd  # noqa: E402
 
 main.add_command(_ledger_cmd)
+from taskloader.cli.emulator import emulator as _emulator_cmd  # noqa: E402
+
+main.add_command(_emulator_cmd)
