@@ -1,0 +1,160 @@
+"""Result files: input order, columns, formula neutralisation, re-feedable unprocessed.csv."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from taskloader.ledger import Ledger, LedgerReader
+from taskloader.results import RunStats, export_records, neutralise, write_results
+
+from .conftest import COLUMNS, OpenLedger, outcome
+
+
+def read_csv(path: Path) -> list[list[str]]:
+    with path.open(newline="", encoding="utf-8") as f:
+        return list(csv.reader(f))
+
+
+@pytest.fixture
+def finished(open_ledger: OpenLedger) -> Ledger:
+    """Twelve rows, recorded out of order, in every status."""
+    ledger = open_ledger()
+    plan = {
+        1: "succeeded", 2: "failed", 3: "invalid", 4: "pending", 5: "unprocessed",
+        6: "succeeded", 7: "succeeded", 8: "failed", 9: "unprocessed", 10: "invalid",
+        11: "pending", 12: "succeeded",
+    }  # fmt: skip
+    for n in [12, 3, 7, 1, 9, 5, 11, 2, 8, 10, 4, 6]:
+        extra = {}
+        if plan[n] == "succeeded":
+            extra = {"contact_id": f"c-{n}"}
+        elif plan[n] in ("failed", "invalid"):
+            extra = {"error_code": f"E{n}", "error_message": f"bad {n}"}
+        ledger.record([outcome(n, plan[n], **extra)])
+    return ledger
+
+
+def test_each_file_holds_its_rows_in_input_order(finished: Ledger, tmp_path: Path) -> None:
+    files = write_results(finished, tmp_path / "out")
+    ok = read_csv(files.succeeded)
+    assert ok[0] == [*COLUMNS, "contact_id"]
+    assert [r[0] for r in ok[1:]] == ["k1", "k6", "k7", "k12"]
+    assert ok[1][3] == "c-1"
+    failed, invalid = read_csv(files.failed), read_csv(files.invalid)
+    assert failed[0] == invalid[0] == [*COLUMNS, "error_code", "error_message"]
+    assert failed[1:] == [
+        ["k2", "name 2", "'+15550002", "E2", "bad 2"],
+        ["k8", "name 8", "'+15550008", "E8", "bad 8"],
+    ]
+    assert [r[0] for r in invalid[1:]] == ["k3", "k10"]
+    unprocessed = read_csv(files.unprocessed)
+    assert unprocessed[0] == list(COLUMNS)
+    assert [r[0] for r in unprocessed[1:]] == ["k4", "k5", "k9", "k11"]  # pending + unprocessed
+    assert files.counts["succeeded"] == 4 and files.counts["pending"] == 2
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "failed.csv", "invalid.csv", "succeeded.csv", "summary.json", "unprocessed.csv",
+    ]  # fmt: skip
+
+
+def test_unprocessed_csv_is_the_original_rows_verbatim(finished: Ledger, tmp_path: Path) -> None:
+    """Feeding unprocessed.csv back in must send the same values: no quote prefixes there."""
+    files = write_results(finished, tmp_path)
+    with files.unprocessed.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    stored = {r.number: r.raw for r in finished.iter_records(["pending", "unprocessed"])}
+    assert rows == [stored[n] for n in sorted(stored)]
+    assert rows[0]["phone"] == "+15550004"
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ('=HYPERLINK("x")', '\'=HYPERLINK("x")'),
+        ("+1555", "'+1555"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1", "'\t=1"),
+        ("\r=1", "'\r=1"),
+        ("plain", "plain"),
+        ("a=b", "a=b"),
+        ("", ""),
+    ],
+)
+def test_neutralise(cell: str, expected: str) -> None:
+    assert neutralise(cell) == expected
+
+
+def test_report_files_neutralise_formulas_in_every_column(
+    open_ledger: OpenLedger, tmp_path: Path
+) -> None:
+    ledger = open_ledger()
+    raw = {"key": "=cmd|' /C calc'!A0", "name": "@x", "phone": "-1"}
+    ledger.record([outcome(1, "succeeded", raw=raw, contact_id="c1")])
+    ledger.record([outcome(2, "invalid", raw=raw, error_code="E", error_message="=bad")])
+    files = write_results(ledger, tmp_path)
+    assert read_csv(files.succeeded)[1] == ["'=cmd|' /C calc'!A0", "'@x", "'-1", "c1"]
+    assert read_csv(files.invalid)[1] == ["'=cmd|' /C calc'!A0", "'@x", "'-1", "E", "'=bad"]
+
+
+def test_summary_json_has_counts_and_the_run_stats(finished: Ledger, tmp_path: Path) -> None:
+    stats = RunStats(
+        duration_s=12.5, achieved_rate=1.9, throttles=3, retries=4,
+        latency_ms={"p50": 80.0, "p99": 310.0},
+    )  # fmt: skip
+    files = write_results(finished, tmp_path, stats=stats)
+    summary = json.loads(files.summary.read_text())
+    assert summary["counts"] == {
+        "pending": 2, "succeeded": 4, "failed": 2, "invalid": 2, "unprocessed": 2,
+    }  # fmt: skip
+    assert summary["total"] == 12
+    assert summary["batch_id"] == finished.batch_id
+    assert summary["stats"] == {
+        "duration_s": 12.5, "achieved_rate": 1.9, "throttles": 3, "retries": 4,
+        "latency_ms": {"p50": 80.0, "p99": 310.0},
+    }  # fmt: skip
+    assert summary["files"]["unprocessed"] == "unprocessed.csv"
+    again = write_results(finished, tmp_path, stats={"duration_s": 1, "custom": "x"})
+    assert json.loads(again.summary.read_text())["stats"] == {"duration_s": 1, "custom": "x"}
+
+
+def test_jsonl_inputs_use_the_union_of_keys_in_first_seen_order(
+    open_ledger: OpenLedger, tmp_path: Path
+) -> None:
+    ledger = open_ledger(columns=[])
+    ledger.record([outcome(2, "succeeded", raw={"b": 2, "c": {"x": [1, 2]}}, contact_id="c2")])
+    ledger.record([outcome(1, "succeeded", raw={"a": "1", "b": None}, contact_id="c1")])
+    ledger.record([outcome(3, "pending", raw={"d": True, "a": "3"})])
+    files = write_results(ledger, tmp_path)
+    assert read_csv(files.succeeded) == [
+        ["a", "b", "c", "d", "contact_id"],
+        ["1", "", "", "", "c1"],
+        ["", "2", '{"x": [1, 2]}', "", "c2"],
+    ]
+    assert read_csv(files.unprocessed) == [["a", "b", "c", "d"], ["3", "", "", "true"]]
+
+
+def test_result_files_are_replaced_atomically(finished: Ledger, tmp_path: Path) -> None:
+    (tmp_path / "succeeded.csv").write_text("old content that must go\n")
+    write_results(finished, tmp_path)
+    assert "old content" not in (tmp_path / "succeeded.csv").read_text()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_export_csv_and_jsonl(finished: Ledger, tmp_path: Path) -> None:
+    with LedgerReader.open_readonly(finished.path) as reader:
+        n = export_records(reader, ["failed", "invalid"], tmp_path / "bad.csv")
+        rows = read_csv(tmp_path / "bad.csv")
+        assert n == 4
+        assert rows[0][:3] == list(COLUMNS) and "status" in rows[0]
+        assert [r[0] for r in rows[1:]] == ["k2", "k3", "k8", "k10"]
+        assert export_records(reader, ["succeeded"], tmp_path / "ok.jsonl") == 4
+        lines = [json.loads(x) for x in (tmp_path / "ok.jsonl").read_text().splitlines()]
+        assert [d["number"] for d in lines] == [1, 6, 7, 12]
+        assert lines[0]["row"] == {"key": "k1", "name": "name 1", "phone": "+15550001"}
+        assert lines[0]["status"] == "succeeded" and lines[0]["contact_id"] == "c-1"
+        with pytest.raises(ValueError, match="format"):
+            export_records(reader, ["failed"], tmp_path / "bad.xlsx")
