@@ -270,6 +270,8 @@ async def call_with_retries(
         try:
             async with gate.admit() as probing:
                 sent_at = await pacer.acquire()
+                if not (probing or gate.is_open):
+                    continue  # the gate closed while we queued for the token: wait again
                 attempts += 1
                 started = clock()
                 cause: Exception | None = None
