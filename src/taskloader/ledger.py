@@ -110,11 +110,14 @@ class Ledger(LedgerReader):
         ``columns`` is the input's column order (empty for JSONL). Raises LedgerLockedError if
         another live run holds the ledger.
         """
-        p = Path(path)
+        p = Path(path).absolute()
         try:
+            p.parent.mkdir(parents=True, exist_ok=True)
             lock = LockFile(p)
         except OSError as exc:
-            raise LedgerError(str(p), f"cannot create the lock file: {exc}") from exc
+            raise LedgerError(
+                str(p), f"cannot create the ledger directory or lock file: {exc}"
+            ) from exc
         try:
             conn = connect(p, readonly=False)
             try:

@@ -53,7 +53,7 @@ class LedgerReader:
 
     @classmethod
     def open_readonly(cls, path: str | os.PathLike[str]) -> LedgerReader:
-        p = Path(path)
+        p = Path(path).absolute()
         if not p.is_file():
             raise LedgerError(str(p), "no such ledger file")
         conn = connect(p, readonly=True)

@@ -151,3 +151,17 @@ def test_fingerprint_is_the_sha256_of_the_content(tmp_path: Path) -> None:
     assert fingerprint_file(f) == hashlib.sha256(f.read_bytes()).hexdigest()
     same.write_bytes(f.read_bytes() + b"3,4\n")
     assert fingerprint_file(same) != fingerprint_file(f)
+
+
+def test_missing_directories_are_created(tmp_path: Path) -> None:
+    nested = tmp_path / "a" / "b" / "run.ledger"
+    Ledger.open(nested, batch_id=None, input_name="x", fingerprint=None, columns=[]).close()
+    assert nested.is_file()
+
+
+def test_an_unusable_location_is_a_ledger_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(LedgerError, match="cannot create"):
+        Ledger.open(blocker / "run.ledger", batch_id=None, input_name="x", fingerprint=None,
+                    columns=[])  # fmt: skip
