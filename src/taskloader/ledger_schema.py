@@ -62,16 +62,6 @@ CREATE INDEX IF NOT EXISTS records_by_status ON records (status, number)
 """,
 )
 
-META_KEYS = (
-    "schema_version",
-    "batch_id",
-    "input_name",
-    "fingerprint",
-    "created_at",
-    "columns",
-    "settings",
-)
-
 
 def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
     """Open ``path``; writers get WAL + ``synchronous=NORMAL``, readers ``mode=ro`` and no lock.
