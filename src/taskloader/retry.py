@@ -16,9 +16,11 @@ FATAL          for the whole run: bad, expired or missing credentials, bad signa
 
 Unknown instance vs missing template/flow: both come as ResourceNotFoundException. The rule:
 the error is FATAL when its message names the instance ("instance", also inside "InstanceId")
-and names no other resource (template, flow, quick connect, contact); otherwise the row's own
-reference is what is missing and the error is PERMANENT. A missing template thus costs one row
-each; the error budget stops a run in which every row fails that way.
+and names no other resource (template, flow, quick connect, contact, queue, user, ...):
+"Instance 'i-1' was not found." is fatal, "Contact flow 'f' was not found in instance 'i-1'."
+is not. Otherwise the row's own reference is what is missing and the error is PERMANENT. A
+missing template thus costs one row each; the error budget stops a run in which every row
+fails that way.
 
 The 12-per-PreviousContactId rule vs the active-task quota: both are
 ServiceQuotaExceededException; the message of the former names the previous contact (or linked
@@ -141,7 +143,10 @@ _TRANSPORT_ERRORS = (
 )
 
 _INSTANCE = re.compile(r"instance", re.IGNORECASE)
-_OTHER_RESOURCE = re.compile(r"template|flow|quick\s*connect|contact", re.IGNORECASE)
+_OTHER_RESOURCE = re.compile(
+    r"template|flow|quick\s*connect|contact|queue|user|prompt|snapshot|hours|agent",
+    re.IGNORECASE,
+)
 _PREVIOUS_CONTACT = re.compile(r"previous\s*contact|linked\s+task", re.IGNORECASE)
 
 

@@ -70,6 +70,14 @@ def client_error(code: str | None, status: int, message: str = "") -> bce.Client
         ("PropertyValidationException", 400, "", P, False),
         # fatal for the run
         ("ResourceNotFoundException", 404, "Instance not found", F, False),
+        ("ResourceNotFoundException", 404, "Instance 'i-1' was not found.", F, False),
+        (
+            "ResourceNotFoundException",
+            404,
+            "Queue 'q-1' was not found in instance 'i-1'.",
+            P,
+            False,
+        ),
         ("ResourceNotFoundException", 404, "InstanceId i-123 does not exist", F, False),
         ("UnrecognizedClientException", 400, "The security token is invalid", F, False),
         ("InvalidClientTokenId", 403, "", F, False),
