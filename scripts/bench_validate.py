@@ -1,0 +1,172 @@
+"""Dry-run validation speed and memory: read + map + validate vs a bare csv.DictReader loop.
+
+    .venv/bin/python scripts/bench_validate.py                 # 1M rows: rate, ratio; RSS 1M and 5M
+    .venv/bin/python scripts/bench_validate.py --rows 200000 --rss-sizes 200000
+
+Each RSS figure comes from a fresh subprocess (ru_maxrss covers the whole process life).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from taskloader.mapping import Mapper, MappingConfig
+from taskloader.source import SourceOptions, open_rows
+from taskloader.template import FieldType, TaskTemplate, TemplateField
+from taskloader.validation import CrossRowChecks, Limits, check_row
+
+COLUMNS = [
+    "name",
+    "description",
+    "scheduled_time",
+    "expiry_minutes",
+    "attr.customer_id",
+    "attr.region",
+    "Priority",
+    "Amount",
+    "Due",
+    "Email",
+    "Link",
+    "Notes",
+    "Summary",
+    "Urgent",
+]
+
+
+def template() -> TaskTemplate:
+    f = TemplateField
+    return TaskTemplate(
+        id="tpl-bench",
+        arn="arn:aws:connect:eu-west-2:123456789012:instance/i/task-template/tpl-bench",
+        name="Bench",
+        contact_flow_id="flow-1",
+        fields=(
+            f("Task name", FieldType.NAME),
+            f("Task description", FieldType.DESCRIPTION),
+            f("Priority", FieldType.SINGLE_SELECT, options=("Low", "Medium", "High")),
+            f("Amount", FieldType.NUMBER),
+            f("Due", FieldType.DATE_TIME),
+            f("Email", FieldType.EMAIL),
+            f("Link", FieldType.URL),
+            f("Notes", FieldType.TEXT_AREA),
+            f("Summary", FieldType.TEXT),
+            f("Urgent", FieldType.BOOLEAN),
+        ),
+        required=frozenset({"Priority", "Email"}),
+        defaults={"Urgent": "false"},
+    )
+
+
+def generate(path: Path, rows: int) -> None:
+    when = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0).isoformat()
+    prio = ("Low", "Medium", "High")
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh)
+        out.writerow(COLUMNS)
+        for i in range(rows):
+            out.writerow(
+                [
+                    f"Call back customer {i}",
+                    "Customer asked for a call back about their order, see notes",
+                    when,
+                    "1440",
+                    f"C{i:08d}",
+                    "eu-west",
+                    prio[i % 3],
+                    f"{i % 1000}.{i % 100:02d}",
+                    "2030-01-02T09:30:00Z",
+                    f"customer{i}@example.com",
+                    f"https://crm.example.com/orders/{i}",
+                    "Left a voicemail; the customer prefers mornings, between 9 and 11",
+                    f"Order {i} follow-up",
+                    "true" if i % 2 else "false",
+                ]
+            )
+
+
+def bare_dictreader(path: Path) -> tuple[int, float]:
+    start = time.perf_counter()
+    n = 0
+    with path.open(newline="", encoding="utf-8") as fh:
+        for _ in csv.DictReader(fh):
+            n += 1
+    return n, time.perf_counter() - start
+
+
+def dry_run(path: Path) -> tuple[int, int, float]:
+    tpl = template()
+    mapper = Mapper(MappingConfig())
+    limits = Limits()
+    cross = CrossRowChecks()
+    start = time.perf_counter()
+    n = invalid = 0
+    with open_rows(str(path), SourceOptions()) as rows:
+        for row in rows:
+            n += 1
+            if check_row(row, tpl, mapper, limits, cross).problems:
+                invalid += 1
+    return n, invalid, time.perf_counter() - start
+
+
+def child(path: str) -> None:
+    """Run one dry-run in this (fresh) process and print its figures as JSON."""
+    n, invalid, seconds = dry_run(Path(path))
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    figures = {"rows": n, "invalid": invalid, "seconds": seconds, "peak_mib": peak_kib / 1024}
+    print(json.dumps(figures))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rss-sizes", default="1000000,5000000")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--profile", action="store_true", help="cProfile the dry-run")
+    args = parser.parse_args()
+    if args.child:
+        child(args.child)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.csv"
+        generate(path, args.rows)
+        if args.profile:
+            import cProfile
+            import pstats
+
+            cProfile.runctx("dry_run(path)", globals(), {"path": path}, str(Path(tmp) / "prof"))
+            pstats.Stats(str(Path(tmp) / "prof")).sort_stats("tottime").print_stats(15)
+            return
+        base_n, base_s = bare_dictreader(path)
+        n, invalid, seconds = dry_run(path)
+        base_rate, rate = base_n / base_s, n / seconds
+        print(f"rows: {n:,}  invalid: {invalid:,}  columns: {len(COLUMNS)}  template fields: 10")
+        print(f"csv.DictReader loop : {base_rate:>10,.0f} rows/s")
+        print(f"read+map+validate   : {rate:>10,.0f} rows/s  ({rate / base_rate:.2f}x DictReader)")
+        for size in [int(s) for s in args.rss_sizes.split(",") if s]:
+            sized = Path(tmp) / f"rss-{size}.csv"
+            generate(sized, size)
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", str(sized)],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            figures = json.loads(out.stdout)
+            sized.unlink()
+            print(
+                f"peak RSS at {size:>9,} rows: {figures['peak_mib']:6.1f} MiB "
+                f"({figures['rows'] / figures['seconds']:,.0f} rows/s)"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""The compiled mapping of one (template, column set): what each column feeds and how.
+
+Built once by :class:`taskloader.mapping.Mapper` and reused for every row with the same columns,
+so the per-row work is a single loop over precomputed entries.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from taskloader.rules import BadValue, Code, api_limits, rule_for
+from taskloader.template import REFERENCE_TYPE, FieldType, TaskTemplate
+
+if TYPE_CHECKING:
+    from taskloader.mapping import MappingConfig
+
+# Entry kinds.
+REF, ATTR, PARAM, TIME, EXPIRY, BAD = range(6)
+
+#: Conventional columns that are plain top-level string parameters.
+PLAIN_PARAMS = {
+    "name": "Name",
+    "description": "Description",
+    "contact_flow_id": "ContactFlowId",
+    "quick_connect_id": "QuickConnectId",
+    "previous_contact_id": "PreviousContactId",
+    "related_contact_id": "RelatedContactId",
+}
+NESTED_KEYS = frozenset({"fields", "attributes", "references"})
+
+_TOP_LEVEL_FIELD = {
+    FieldType.NAME: "Name",
+    FieldType.DESCRIPTION: "Description",
+    FieldType.QUICK_CONNECT: "QuickConnectId",
+}
+
+#: (column or None, kind, target, rule, fallback, label, reference type)
+Entry = tuple[str | None, int, str, Callable[[str], Any], str | None, str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    entries: tuple[Entry, ...]
+    key_column: str | None
+    unknown: tuple[str, ...]
+    nested: bool
+    sorted_columns: tuple[str, ...]
+    key_template: str | None  # "%"-format of the canonical key encoding, all cells present
+    sorted_cells: Callable[[Any], tuple[Any, ...]]
+
+
+def _max_length(limit: int) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if len(value) > limit:
+            raise BadValue(Code.VALUE_TOO_LONG, f"longer than {limit} characters")
+        return value
+
+    return check
+
+
+def _message(text: str) -> Callable[[str], str]:
+    return lambda _value: text
+
+
+def _param_rule(param: str) -> Callable[[str], str]:
+    limit = api_limits().param_max.get(param)
+    if param in ("Name", "Description") or limit is None:
+        return str  # Name/Description lengths are checked by the validator with their own codes
+    return _max_length(limit)
+
+
+def _classify(
+    config: MappingConfig, template: TaskTemplate | None, target: str, column: str | None
+) -> tuple[int, str, Callable[[str], Any], str, int] | None:
+    """(kind, target, rule, reference type, precedence) for a target name; None if unknown."""
+    if target in PLAIN_PARAMS:
+        param = PLAIN_PARAMS[target]
+        return PARAM, param, _param_rule(param), "", 1
+    if target == "scheduled_time":
+        return TIME, "ScheduledTime", str, "", 1
+    if target == "expiry_minutes":
+        return EXPIRY, "SegmentAttributes", str, "", 1
+    field = (
+        template.field_named(target[4:] if target.startswith("ref.") else target)
+        if (template)
+        else None
+    )
+    if target.startswith("attr.") or (column is not None and column in config.attributes):
+        key = target[5:] if target.startswith("attr.") else target
+        return ATTR, key, str, "", 0
+    if target.startswith("ref.") or (column is not None and column in config.references):
+        key = target[4:] if target.startswith("ref.") else target
+        if field is not None:
+            text = "names a template field; use the field's own column"
+            return BAD, Code.INVALID_REFERENCE_KEY, _message(text), "", 0
+        return REF, key, _max_length(api_limits().reference_value_max), "STRING", 0
+    if field is None:
+        return None
+    if field.type in _TOP_LEVEL_FIELD:
+        param = _TOP_LEVEL_FIELD[field.type]
+        return PARAM, param, _param_rule(param), "", 0
+    if field.type is FieldType.SCHEDULED_TIME:
+        return TIME, "ScheduledTime", str, "", 0
+    if field.type is FieldType.EXPIRY_DURATION:
+        return EXPIRY, "SegmentAttributes", str, "", 0
+    if field.type in REFERENCE_TYPE:
+        rule = rule_for(field.type, field.options)
+        return REF, field.name, rule, REFERENCE_TYPE[field.type], 0
+    text = f"template fields of type {field.type.value} cannot be set from a file"
+    return BAD, Code.UNSUPPORTED_FIELD, _message(text), "", 0
+
+
+def build_plan(
+    config: MappingConfig, template: TaskTemplate | None, columns: tuple[str, ...]
+) -> Plan:
+    ignore = frozenset(config.ignore)
+    found: list[tuple[int, Entry]] = []
+    covered: set[str] = set()
+    unknown: list[str] = []
+    key_column = None
+    nested = False
+    defaults = template.defaults if template is not None else {}
+    for column in columns:
+        target = config.rename.get(column, column)
+        if column in ignore or target in ignore or target == "template":
+            continue
+        if target == "key":
+            key_column = column
+            continue
+        kind = _classify(config, template, target, column)
+        if kind is None:
+            if target in NESTED_KEYS:
+                nested = True
+            unknown.append(column)
+            if config.strict:
+                text = _message("column is not mapped to any field")
+                found.append((0, (column, BAD, Code.UNKNOWN_COLUMN, text, None, column, "")))
+            continue
+        fallback = config.constants.get(target, defaults.get(target))
+        covered.add(target)
+        found.append((kind[4], (column, kind[0], kind[1], kind[2], fallback, target, kind[3])))
+    for target, value in [*defaults.items(), *config.constants.items()]:
+        if target in covered or target in ignore:
+            continue
+        kind = _classify(config, template, target, None)
+        if kind is None or kind[0] == BAD:
+            continue
+        covered.add(target)
+        value = config.constants.get(target, value)
+        found.append((kind[4], (None, kind[0], kind[1], kind[2], value, target, kind[3])))
+    found.sort(key=operator.itemgetter(0))  # stable: template fields before conventional
+    names = tuple(sorted(columns))
+    return Plan(
+        entries=tuple(entry for _, entry in found),
+        key_column=key_column,
+        unknown=tuple(unknown),
+        nested=nested,
+        sorted_columns=names,
+        key_template="".join(n.replace("%", "%%") + "\x00%s\x00" for n in names) or None,
+        sorted_cells=_getter(names),
+    )
+
+
+def _getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    if len(names) >= 2:
+        return operator.itemgetter(*names)
+    return lambda values: tuple(values[n] for n in names)
