@@ -30,7 +30,7 @@ def callback_template(connect_client: Any, emulator: Any) -> str:
 def callback_references(
     changes: dict[str, dict[str, str] | None] | None = None,
 ) -> dict[str, dict[str, str]]:
-    """Valid References for the Callback template; ``changes`` replaces (or with None drops) some."""
+    """Valid References for the Callback template; ``changes`` replaces (None: drops) some."""
     refs = {
         "Customer name": {"Type": "STRING", "Value": "Ada Lovelace"},
         "Account number": {"Type": "NUMBER", "Value": "1815"},

@@ -120,9 +120,7 @@ def test_start_task_from_template_applies_defaults(
     assert emulator.stats()["active_tasks"] == 1
 
 
-def test_same_client_token_replays_the_original_contact(
-    connect_client: Any, emulator: Any
-) -> None:
+def test_same_client_token_replays_the_original_contact(connect_client: Any, emulator: Any) -> None:
     """Idempotency: a repeated ClientToken returns the first ContactId and creates nothing."""
     kwargs = {
         "InstanceId": emulator.instance_id,
@@ -139,9 +137,7 @@ def test_same_client_token_replays_the_original_contact(
     assert stats["duplicate_tokens"] == 0
 
 
-def test_token_outside_the_window_creates_a_new_contact(
-    connect_client: Any, emulator: Any
-) -> None:
+def test_token_outside_the_window_creates_a_new_contact(connect_client: Any, emulator: Any) -> None:
     """After the idempotency window the token is forgotten; duplicate_tokens counts it."""
     emulator.configure(idempotency_window_s=0.05)
     kwargs = {
@@ -161,9 +157,9 @@ def test_related_contact_attributes_are_copied(connect_client: Any, emulator: An
     """RelatedContactId copies the related contact's attributes; given ones win."""
     iid = emulator.instance_id
     base = {"InstanceId": iid, "ContactFlowId": emulator.flow_id}
-    first = connect_client.start_task_contact(
-        **base, Name="a", Attributes={"x": "1", "y": "2"}
-    )["ContactId"]
+    first = connect_client.start_task_contact(**base, Name="a", Attributes={"x": "1", "y": "2"})[
+        "ContactId"
+    ]
     second = connect_client.start_task_contact(
         **base, Name="b", RelatedContactId=first, Attributes={"y": "3"}
     )["ContactId"]
@@ -199,7 +195,10 @@ def test_describe_contact_with_template_info(
     """DescribeContact returns a TASK with its template info, name and timestamps."""
     iid = emulator.instance_id
     cid = connect_client.start_task_contact(
-        InstanceId=iid, Name="n", Description="d", TaskTemplateId=callback_template,
+        InstanceId=iid,
+        Name="n",
+        Description="d",
+        TaskTemplateId=callback_template,
         References=callback_references(),
     )["ContactId"]
     contact = connect_client.describe_contact(InstanceId=iid, ContactId=cid)["Contact"]
