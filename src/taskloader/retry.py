@@ -82,47 +82,24 @@ class Classification:
     throttle: bool = False
 
 
-_THROTTLE_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "Throttling",
-        "ThrottledException",
-        "TooManyRequestsException",
-        "RequestThrottled",
-        "RequestThrottledException",
-        "RequestLimitExceeded",
-        "LimitExceededException",
-        "SlowDown",
-    }
-)
-_TRANSIENT_CODES = frozenset(
-    {
-        "InternalServiceException",
-        "InternalFailure",
-        "InternalServerError",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-        "RequestTimeout",
-        "RequestTimeoutException",
-        "PriorRequestNotComplete",
-    }
-)
-_FATAL_CODES = frozenset(
-    {
-        "UnrecognizedClientException",
-        "InvalidClientTokenId",
-        "ExpiredTokenException",
-        "ExpiredToken",
-        "InvalidSignatureException",
-        "SignatureDoesNotMatch",
-        "IncompleteSignature",
-        "InvalidAccessKeyId",
-        "AccessDeniedException",
-        "AccessDenied",
-        "MissingAuthenticationTokenException",
-        "MissingAuthenticationToken",
-    }
-)
+# fmt: off
+_THROTTLE_CODES = frozenset({
+    "ThrottlingException", "Throttling", "ThrottledException", "TooManyRequestsException",
+    "RequestThrottled", "RequestThrottledException", "RequestLimitExceeded",
+    "LimitExceededException", "SlowDown",
+})
+_TRANSIENT_CODES = frozenset({
+    "InternalServiceException", "InternalFailure", "InternalServerError", "ServiceUnavailable",
+    "ServiceUnavailableException", "RequestTimeout", "RequestTimeoutException",
+    "PriorRequestNotComplete",
+})
+_FATAL_CODES = frozenset({
+    "UnrecognizedClientException", "InvalidClientTokenId", "ExpiredTokenException",
+    "ExpiredToken", "InvalidSignatureException", "SignatureDoesNotMatch", "IncompleteSignature",
+    "InvalidAccessKeyId", "AccessDeniedException", "AccessDenied",
+    "MissingAuthenticationTokenException", "MissingAuthenticationToken",
+})
+# fmt: on
 # botocore raises these before anything reaches the wire: the run's configuration is wrong.
 _FATAL_BOTOCORE = (
     bce.NoCredentialsError,
