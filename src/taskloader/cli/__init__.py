@@ -30,3 +30,6 @@ main.add_command(_ledger_cmd)
 from taskloader.cli.emulator import emulator as _emulator_cmd  # noqa: E402
 
 main.add_command(_emulator_cmd)
+from taskloader.cli.validate import validate as _validate_cmd  # noqa: E402
+
+main.add_command(_validate_cmd)

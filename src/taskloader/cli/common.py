@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import sys
 from collections.abc import Callable, Coroutine
@@ -16,6 +17,8 @@ from taskloader.logs import configure_logging
 from taskloader.settings import Settings, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+SETTING_NAMES = frozenset(f.name for f in dataclasses.fields(Settings)) - {"mapping"}
 
 EXIT_OK, EXIT_ROWS, EXIT_USAGE, EXIT_INCOMPLETE, EXIT_ABORTED = 0, 1, 2, 3, 4
 
@@ -59,25 +62,18 @@ _AWS_OPTIONS = (
 
 
 def settings_options(func: F) -> F:
-    """Add the shared options; the command receives a built ``settings: Settings`` argument."""
+    """Add the shared options; the command receives a built ``settings: Settings`` argument.
+
+    Every option of the command named like a setting (``--rate`` -> ``rate``) is taken as that
+    setting's flag value (``None`` when not given, so the environment and file still apply).
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         config_file = kwargs.pop("config_file")
-        flag_names = (
-            "region",
-            "profile",
-            "endpoint_url",
-            "instance_id",
-            "templates_dir",
-            "template_cache_dir",
-            "log_format",
-            "log_level",
-        )
-        flags = {name: kwargs.pop(name) for name in flag_names}
-        extra = kwargs.pop("setting_flags", {})
+        flags = {name: kwargs.pop(name) for name in list(kwargs) if name in SETTING_NAMES}
         try:
-            settings = load_settings(config_file, flags={**flags, **extra})
+            settings = load_settings(config_file, flags=flags)
         except TaskloaderError as exc:
             fail(exc)
         configure_logging(settings.log_format, settings.log_level)

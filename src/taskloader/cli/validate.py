@@ -1,0 +1,118 @@
+"""`taskloader validate INPUT`: a dry run. Checks every row; never calls StartTaskContact."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn
+
+from taskloader.cli.common import EXIT_OK, EXIT_ROWS, F, Settings, run_async, settings_options
+from taskloader.dryrun import ValidationSummary, validate_file
+from taskloader.logs import configure_logging
+from taskloader.templates import open_template_cache
+
+input_options = (
+    click.option("--template", default=None, help="Template (name or id) for rows without one."),
+    click.option("--strict/--no-strict", default=None, help="Unknown columns are errors."),
+    click.option("--delimiter", default=None, help="CSV delimiter (default ',')."),
+    click.option(
+        "--input-format",
+        type=click.Choice(["csv", "jsonl"]),
+        default=None,
+        help="Input format (default: by file suffix).",
+    ),
+    click.option(
+        "--ragged-tolerance",
+        type=int,
+        default=None,
+        help="Ragged CSV rows tolerated as row errors before the file is refused.",
+    ),
+    click.option(
+        "--schedule-horizon-days",
+        type=float,
+        default=None,
+        help="How far ahead scheduled_time may be (default 6 days).",
+    ),
+)
+
+
+def with_input_options(func: F) -> F:
+    """The options of reading and validating input, shared by `validate` and `run`."""
+    for option in reversed(input_options):
+        func = option(func)
+    return func
+
+
+@click.command()
+@click.argument("input_path", metavar="INPUT")
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write invalid rows with their problems here (.csv or .jsonl).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="Summary format; json for automation.",
+)
+@with_input_options
+@settings_options
+def validate(settings: Settings, input_path: str, report: str | None, fmt: str) -> None:
+    """Check every row of INPUT against its template and the API's limits; send nothing.
+
+    Exit codes: 0 all rows valid, 1 some rows invalid, 2 usage, config or file error.
+    """
+
+    if fmt == "json":  # stdout carries the summary: keep logs off it
+        configure_logging(settings.log_format, settings.log_level, stream=sys.stderr)
+
+    async def main() -> int:
+        tty = sys.stderr.isatty() and fmt == "text"
+        async with open_template_cache(settings) as cache:
+            if tty:
+                with Progress(
+                    SpinnerColumn(),
+                    TextColumn("validated {task.completed} rows"),
+                    console=Console(stderr=True),
+                    transient=True,
+                ) as progress:
+                    task = progress.add_task("validate", total=None)
+                    summary = await validate_file(
+                        input_path,
+                        settings,
+                        cache,
+                        report=Path(report) if report else None,
+                        on_progress=lambda n: progress.update(task, completed=n),
+                    )
+            else:
+                summary = await validate_file(
+                    input_path, settings, cache, report=Path(report) if report else None
+                )
+        _print(summary, fmt, report)
+        return EXIT_OK if summary.invalid == 0 else EXIT_ROWS
+
+    raise SystemExit(run_async(main))
+
+
+def _print(summary: ValidationSummary, fmt: str, report: str | None) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(summary.to_json(), indent=2))
+        return
+    click.echo(
+        f"{summary.input}: {summary.rows} rows, {summary.valid} valid, {summary.invalid} invalid"
+    )
+    for code, entry in summary.to_json()["problems"].items():
+        rows = ", ".join(str(n) for n in entry["first_rows"])
+        more = ", ..." if entry["count"] > len(entry["first_rows"]) else ""
+        click.echo(f"  {code:<28} {entry['count']:>8}  rows {rows}{more}")
+    if summary.unknown_columns:
+        click.echo(f"  unknown columns (ignored): {', '.join(summary.unknown_columns)}")
+    if report and summary.invalid:
+        click.echo(f"invalid rows written to {report}")

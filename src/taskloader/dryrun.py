@@ -1,0 +1,153 @@
+"""`taskloader validate`: every row checked, nothing sent. Makes no StartTaskContact call.
+
+The same reader, template cache, mapper and validator as `taskloader run` (:mod:`prepare`).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import anyio
+import structlog
+
+from taskloader.prepare import Prepared, Preparer, input_rows, read_in_chunks
+from taskloader.results import neutralise
+from taskloader.settings import Settings
+from taskloader.templates import TemplateCache
+
+log = structlog.get_logger(__name__)
+
+FIRST_ROWS = 5
+
+
+@dataclass
+class CodeCount:
+    count: int = 0
+    rows: list[int] = field(default_factory=list)
+
+
+@dataclass
+class ValidationSummary:
+    input: str
+    rows: int = 0
+    valid: int = 0
+    invalid: int = 0
+    problems: dict[str, CodeCount] = field(default_factory=dict)
+    unknown_columns: tuple[str, ...] = ()
+
+    def add(self, item: Prepared) -> None:
+        self.rows += 1
+        if item.valid:
+            self.valid += 1
+            return
+        self.invalid += 1
+        for code in dict.fromkeys(p.code for p in item.problems):
+            entry = self.problems.setdefault(code, CodeCount())
+            entry.count += 1
+            if len(entry.rows) < FIRST_ROWS:
+                entry.rows.append(item.row.number)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "input": self.input,
+            "rows": self.rows,
+            "valid": self.valid,
+            "invalid": self.invalid,
+            "problems": {
+                code: {"count": c.count, "first_rows": c.rows}
+                for code, c in sorted(self.problems.items(), key=lambda kv: -kv[1].count)
+            },
+            "unknown_columns": list(self.unknown_columns),
+        }
+
+
+class ReportWriter:
+    """Invalid rows with their problems, as CSV (formulas neutralised) or JSONL by suffix."""
+
+    def __init__(self, path: Path, columns: tuple[str, ...]) -> None:
+        self._path = path
+        self._columns = list(columns)
+        self._jsonl = path.suffix.lower() in {".jsonl", ".ndjson"}
+        self._fh: IO[str] | None = None
+        self._csv: Any = None
+
+    def open(self) -> None:
+        self._fh = self._path.open("w", encoding="utf-8", newline="")
+        if not self._jsonl:
+            self._csv = csv.writer(self._fh)
+            self._csv.writerow([*self._columns, "row", "line", "problems"])
+
+    def write(self, items: list[Prepared]) -> None:
+        assert self._fh is not None
+        for item in items:
+            problems = [
+                {"code": p.code, "field": p.field, "message": p.message} for p in item.problems
+            ]
+            if self._jsonl:
+                record = {
+                    "row": item.row.number,
+                    "line": item.row.line,
+                    "values": item.row.values,
+                    "problems": problems,
+                }
+                self._fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+            else:
+                cells = [_cell(item.row.values.get(c)) for c in self._columns]
+                text = "; ".join(
+                    f"{p['code']}({p['field'] or '-'}): {p['message']}" for p in problems
+                )
+                self._csv.writerow([*cells, item.row.number, item.row.line, neutralise(text)])
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        value = json.dumps(value, ensure_ascii=False)
+    return neutralise(value)
+
+
+async def validate_file(
+    location: str,
+    settings: Settings,
+    cache: TemplateCache,
+    *,
+    report: Path | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> ValidationSummary:
+    """Check every row of ``location``; file-level problems raise InputFileError."""
+    preparer = Preparer(cache, settings)
+    summary = ValidationSummary(input=location)
+    writer: ReportWriter | None = None
+    async with input_rows(location, settings) as reader:
+        try:
+            if report is not None:
+                writer = ReportWriter(report, reader.columns)
+                await anyio.to_thread.run_sync(writer.open)
+            async for chunk in read_in_chunks(reader):
+                bad: list[Prepared] = []
+                for row in chunk:
+                    item = await preparer.prepare(row)
+                    summary.add(item)
+                    if not item.valid:
+                        bad.append(item)
+                if writer is not None and bad:
+                    await anyio.to_thread.run_sync(writer.write, bad)
+                if on_progress is not None:
+                    on_progress(summary.rows)
+        finally:
+            if writer is not None:
+                await anyio.to_thread.run_sync(writer.close)
+    summary.unknown_columns = preparer.mapper.unknown_columns
+    if summary.unknown_columns:
+        log.warning("validate.unknown_columns", columns=list(summary.unknown_columns))
+    return summary
