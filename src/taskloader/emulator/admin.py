@@ -13,6 +13,7 @@ POST /_emulator/complete-tasks   end every active task
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -28,7 +29,10 @@ PRELOAD_KEY = web.AppKey("preload", list[Preload])
 
 def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(
-        status=status, body=json.dumps(data).encode(), content_type="application/json"
+        status=status,
+        body=json.dumps(data).encode(),
+        content_type="application/json",
+        headers={"x-amzn-RequestId": str(uuid.uuid4())},
     )
 
 
@@ -39,14 +43,9 @@ async def _body(request: web.Request) -> dict[str, Any]:
     try:
         data = json.loads(raw)
     except ValueError:
-        raise web.HTTPBadRequest(
-            text=json.dumps({"Message": "body is not valid JSON"}), content_type="application/json"
-        ) from None
+        raise UsageError("body is not valid JSON") from None
     if not isinstance(data, dict):
-        raise web.HTTPBadRequest(
-            text=json.dumps({"Message": "body must be a JSON object"}),
-            content_type="application/json",
-        )
+        raise UsageError("body must be a JSON object")
     return data
 
 
@@ -73,7 +72,10 @@ def add_routes(app: web.Application, backend: Backend) -> None:
         return _json(backend.config_json())
 
     async def reset(request: web.Request) -> web.Response:
-        body = await _body(request)
+        try:
+            body = await _body(request)
+        except UsageError as exc:
+            return _json({"Message": str(exc)}, status=400)
         backend.state.reset()
         backend.quotas.reset()
         if body.get("settings"):
