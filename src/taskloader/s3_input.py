@@ -4,7 +4,11 @@ The readers of :mod:`taskloader.source` run in a worker thread and pull bytes as
 so a paced run may keep one GET open for hours. :class:`S3ObjectStream` therefore survives a
 dropped connection: it reopens the object with ``Range: bytes=<offset>-`` and ``If-Match: <etag>``,
 so it continues exactly where it stopped, from the same version of the object, or fails with a
-clear message if the object was replaced meanwhile. ``.gz`` keys are decompressed on the fly.
+clear message if the object was replaced meanwhile.
+
+Decompression: :func:`taskloader.source.read_rows` already gunzips by name (``.gz``), with its
+own error reporting, so :func:`open_s3_input` yields the object's bytes as stored by default;
+``decompress=True`` gunzips ``.gz`` keys here instead, for callers that want plain bytes.
 
 Everything here is blocking: call it from a worker thread, never on the event loop.
 """
@@ -42,7 +46,7 @@ _BUFFER = 64 * 1024
 _BODY_ERRORS = (ResponseStreamingError, ReadTimeoutError, IncompleteReadError, OSError)
 _MESSAGES = {
     "NoSuchKey": "no such S3 object",
-    "404": "no such S3 object",
+    "404": "no such S3 object (or no such bucket)",
     "NoSuchBucket": "no such S3 bucket",
     "AccessDenied": "access denied (the run needs s3:GetObject on it)",
     "403": "access denied (the run needs s3:GetObject on it)",
@@ -184,13 +188,15 @@ def open_s3_input(
     *,
     if_match: str | None = None,
     client: Any = None,
+    decompress: bool = False,
     max_reopens: int = 5,
 ) -> Iterator[BinaryIO]:
-    """Open ``url`` for reading in a worker thread; ``.gz`` keys come out decompressed.
+    """Open ``url`` for reading in a worker thread (the first GET happens here).
 
     ``if_match``: the ETag from :func:`head_s3_input` (the one fingerprinted in the ledger), so
-    the bytes read are exactly the version the ledger was checked against. Without ``client``
-    a client is created and closed here.
+    the bytes read are exactly the version the ledger was checked against. ``decompress``:
+    gunzip a ``.gz`` key here (leave it False when the stream goes to ``read_rows``, which
+    gunzips by name). Without ``client`` a client is created and closed here.
     """
     with ExitStack() as stack:
         if client is None:
@@ -200,6 +206,6 @@ def open_s3_input(
             S3ObjectStream(client, url, if_match=if_match, max_reopens=max_reopens)
         )
         stream: BinaryIO = stack.enter_context(io.BufferedReader(raw, buffer_size=_BUFFER))
-        if url.is_gzip:
+        if decompress and url.is_gzip:
             stream = cast(BinaryIO, stack.enter_context(gzip.GzipFile(fileobj=stream, mode="rb")))
         yield stream

@@ -11,6 +11,7 @@ from taskloader.errors import InputFileError
 from taskloader.s3 import S3Url
 from taskloader.s3_input import S3ObjectStream, head_s3_input, open_s3_input
 from taskloader.settings import Settings
+from taskloader.source import SourceOptions, read_rows
 
 
 def csv_bytes(rows: int) -> bytes:
@@ -34,15 +35,31 @@ def test_the_first_row_arrives_long_before_the_object_is_fetched_whole(
     content = csv_bytes(20_000)  # about 2 MB
     body = gzip.compress(content) if key.endswith(".gz") else content
     client.put_object(Bucket=bucket, Key=key, Body=body)
+    url = S3Url(bucket, key)
 
-    with open_s3_input(S3Url(bucket, key), settings) as stream:
-        assert stream.readline() == b"id,payload\n"
-        assert stream.readline().startswith(b"0,")
+    with open_s3_input(url, settings) as stream:
+        rows = read_rows(stream, str(url), SourceOptions())  # gunzips by the name
+        first = next(rows)
         early = fetched(stream)
-        rest = stream.read()
+        rest = list(rows)
+        total = fetched(stream)
 
+    assert first.values["id"] == "0"
     assert early < len(body) // 4
-    assert rest == content.split(b"\n", 2)[2]
+    assert len(rest) == 19_999 and rest[-1].values["id"] == "19999"
+    assert total == len(body)
+
+
+def test_decompress_gunzips_a_gz_key_and_otherwise_the_stored_bytes_come_out(
+    client: Any, bucket: str, settings: Settings
+) -> None:
+    content = csv_bytes(100)
+    client.put_object(Bucket=bucket, Key="in.csv.gz", Body=gzip.compress(content))
+    url = S3Url(bucket, "in.csv.gz")
+    with open_s3_input(url, settings, decompress=True) as stream:
+        assert stream.read() == content
+    with open_s3_input(url, settings) as stream:
+        assert gzip.decompress(stream.read()) == content
 
 
 def test_an_empty_object_reads_as_empty(client: Any, bucket: str, settings: Settings) -> None:
@@ -139,7 +156,7 @@ def test_a_dropped_connection_resumes_at_the_same_byte_of_the_same_version(
     client.put_object(Bucket=bucket, Key=key, Body=body)
     dropping = DroppingClient(client, limit=100_000, drops=2)
 
-    with open_s3_input(S3Url(bucket, key), settings, client=dropping) as stream:
+    with open_s3_input(S3Url(bucket, key), settings, client=dropping, decompress=True) as stream:
         assert stream.read() == content
 
     assert [r.get("Range") for r in dropping.requests] == [

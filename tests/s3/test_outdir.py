@@ -6,6 +6,7 @@ from typing import Any
 
 import anyio
 import pytest
+from structlog.testing import capture_logs
 
 from taskloader.errors import LedgerError, LedgerLockedError
 from taskloader.s3 import S3Url
@@ -107,14 +108,17 @@ async def test_a_failing_periodic_checkpoint_is_logged_and_retried(
         recovered.set()
         return make_db(tmp_path / "snap.sqlite", 1)
 
-    async with (
-        open_s3_out_dir(str(out), settings, tmp_path) as ws,
-        anyio.create_task_group() as tg,
-    ):
-        tg.start_soon(ws.run_checkpoints, 0.01, snapshot)
-        with anyio.fail_after(10):
-            await recovered.wait()
-        tg.cancel_scope.cancel()
+    with capture_logs() as logs:
+        async with (
+            open_s3_out_dir(str(out), settings, tmp_path) as ws,
+            anyio.create_task_group() as tg,
+        ):
+            tg.start_soon(ws.run_checkpoints, 0.01, snapshot)
+            with anyio.fail_after(10):
+                await recovered.wait()
+            tg.cancel_scope.cancel()
+    failed = [e for e in logs if e["event"] == "s3.checkpoint_failed"]
+    assert len(failed) == 1 and "missing.sqlite" in failed[0]["error"]
 
 
 async def test_the_result_files_present_are_uploaded_with_content_types(
