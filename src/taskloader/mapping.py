@@ -15,26 +15,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-from taskloader.mapping_plan import (
-    ATTR,
-    BAD,
-    EXPIRY,
-    PARAM,
-    REF,
-    TIME,
-    Plan,
-    build_plan,
-)
-from taskloader.rules import (
-    BadValue,
-    Code,
-    Problem,
-    expiry_minutes,
-    parse_time,
-    scalar_text,
-)
+from taskloader.mapping_plan import Plan, build_plan
+from taskloader.rules import BadValue, Problem, scalar_text
 from taskloader.source import Row
 from taskloader.template import TaskTemplate
 
@@ -78,8 +62,7 @@ class TaskRequest:
     params: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Mapped:
+class Mapped(NamedTuple):
     request: TaskRequest
     problems: list[Problem]
 
@@ -154,12 +137,13 @@ class Mapper:
             values = _flatten(values)
             plan = self.plan(template, tuple(values))
         params: dict[str, Any] = {}
-        refs: dict[str, dict[str, str]] = {}
-        attrs: dict[str, str] = {}
+        refs: dict[str, Any] = {}
+        attrs: dict[str, Any] = {}
         problems: list[Problem] = []
+        sinks = (refs, attrs, params)
         get = values.get
-        for column, kind, target, rule, fallback, label, ref_type in plan.entries:
-            value = None if column is None else get(column)
+        for column, sink, target, rule, fallback, label in plan.entries:
+            value = get(column)
             if value.__class__ is not str and value is not None:
                 try:
                     value = scalar_text(value)
@@ -171,26 +155,9 @@ class Mapper:
                 if value is None:
                     continue
             try:
-                if kind == REF:
-                    refs[target] = {"Value": rule(value), "Type": ref_type}
-                elif kind == ATTR:
-                    attrs[target] = value
-                elif kind == PARAM:
-                    params[target] = rule(value)
-                elif kind == TIME:
-                    params["ScheduledTime"] = parse_time(value)
-                elif kind == EXPIRY:
-                    minutes = expiry_minutes(value)
-                    params["SegmentAttributes"] = {
-                        "connect:ContactExpiry": {
-                            "ValueMap": {"ExpiryDuration": {"ValueInteger": minutes}}
-                        }
-                    }
-                elif kind == BAD:
-                    problems.append(Problem(target, label, rule(value)))
+                sinks[sink][target] = rule(value)
             except BadValue as exc:
-                code = Code.INVALID_SCHEDULED_TIME if kind == TIME else exc.code
-                problems.append(Problem(code, label, exc.message))
+                problems.append(Problem(exc.code, label, exc.message))
         if template is not None:
             params["TaskTemplateId"] = template.id
         if refs:

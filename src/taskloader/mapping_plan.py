@@ -9,16 +9,21 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from taskloader.rules import BadValue, Code, api_limits, rule_for
+from taskloader.rules import BadValue, Code, api_limits, expiry_minutes, parse_time, rule_for
 from taskloader.template import REFERENCE_TYPE, FieldType, TaskTemplate
 
 if TYPE_CHECKING:
     from taskloader.mapping import MappingConfig
 
-# Entry kinds.
-REF, ATTR, PARAM, TIME, EXPIRY, BAD = range(6)
+# Entry kinds; REF, ATTR and PARAM are also the index of the dict an entry's value goes into.
+REF, ATTR, PARAM, BAD = range(4)
+
+#: The "column" of entries fed only by a constant or a template default (never a real column:
+#: the readers refuse NUL).
+NO_COLUMN = "\x00"
 
 #: Conventional columns that are plain top-level string parameters.
 PLAIN_PARAMS = {
@@ -37,8 +42,8 @@ _TOP_LEVEL_FIELD = {
     FieldType.QUICK_CONNECT: "QuickConnectId",
 }
 
-#: (column or None, kind, target, rule, fallback, label, reference type)
-Entry = tuple[str | None, int, str, Callable[[str], Any], str | None, str, str]
+#: (column, sink, target, rule, fallback, label): ``sinks[sink][target] = rule(cell)``
+Entry = tuple[str, int, str, Callable[[str], Any], str | None, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +66,30 @@ def _max_length(limit: int) -> Callable[[str], str]:
     return check
 
 
-def _message(text: str) -> Callable[[str], str]:
-    return lambda _value: text
+def _refuse(code: Code, text: str) -> Callable[[str], str]:
+    def refuse(_value: str) -> str:
+        raise BadValue(code, text)
+
+    return refuse
+
+
+def _reference(check: Callable[[str], str], ref_type: str) -> Callable[[str], dict[str, str]]:
+    def reference(value: str) -> dict[str, str]:
+        return {"Value": check(value), "Type": ref_type}
+
+    return reference
+
+
+def _scheduled_time(value: str) -> datetime:
+    try:
+        return parse_time(value)
+    except BadValue as exc:
+        raise BadValue(Code.INVALID_SCHEDULED_TIME, exc.message) from None
+
+
+def _expiry(value: str) -> dict[str, Any]:
+    minutes = expiry_minutes(value)
+    return {"connect:ContactExpiry": {"ValueMap": {"ExpiryDuration": {"ValueInteger": minutes}}}}
 
 
 def _param_rule(param: str) -> Callable[[str], str]:
@@ -74,15 +101,15 @@ def _param_rule(param: str) -> Callable[[str], str]:
 
 def _classify(
     config: MappingConfig, template: TaskTemplate | None, target: str, column: str | None
-) -> tuple[int, str, Callable[[str], Any], str, int] | None:
-    """(kind, target, rule, reference type, precedence) for a target name; None if unknown."""
+) -> tuple[int, str, Callable[[str], Any], int] | None:
+    """(kind, target, rule, precedence) for a target name; None if unknown."""
     if target in PLAIN_PARAMS:
         param = PLAIN_PARAMS[target]
-        return PARAM, param, _param_rule(param), "", 1
+        return PARAM, param, _param_rule(param), 1
     if target == "scheduled_time":
-        return TIME, "ScheduledTime", str, "", 1
+        return PARAM, "ScheduledTime", _scheduled_time, 1
     if target == "expiry_minutes":
-        return EXPIRY, "SegmentAttributes", str, "", 1
+        return PARAM, "SegmentAttributes", _expiry, 1
     field = (
         template.field_named(target[4:] if target.startswith("ref.") else target)
         if (template)
@@ -90,27 +117,27 @@ def _classify(
     )
     if target.startswith("attr.") or (column is not None and column in config.attributes):
         key = target[5:] if target.startswith("attr.") else target
-        return ATTR, key, str, "", 0
+        return ATTR, key, str, 0
     if target.startswith("ref.") or (column is not None and column in config.references):
         key = target[4:] if target.startswith("ref.") else target
         if field is not None:
             text = "names a template field; use the field's own column"
-            return BAD, Code.INVALID_REFERENCE_KEY, _message(text), "", 0
-        return REF, key, _max_length(api_limits().reference_value_max), "STRING", 0
+            return BAD, key, _refuse(Code.INVALID_REFERENCE_KEY, text), 0
+        return REF, key, _reference(_max_length(api_limits().reference_value_max), "STRING"), 0
     if field is None:
         return None
     if field.type in _TOP_LEVEL_FIELD:
         param = _TOP_LEVEL_FIELD[field.type]
-        return PARAM, param, _param_rule(param), "", 0
+        return PARAM, param, _param_rule(param), 0
     if field.type is FieldType.SCHEDULED_TIME:
-        return TIME, "ScheduledTime", str, "", 0
+        return PARAM, "ScheduledTime", _scheduled_time, 0
     if field.type is FieldType.EXPIRY_DURATION:
-        return EXPIRY, "SegmentAttributes", str, "", 0
+        return PARAM, "SegmentAttributes", _expiry, 0
     if field.type in REFERENCE_TYPE:
-        rule = rule_for(field.type, field.options)
-        return REF, field.name, rule, REFERENCE_TYPE[field.type], 0
+        rule = _reference(rule_for(field.type, field.options), REFERENCE_TYPE[field.type])
+        return REF, field.name, rule, 0
     text = f"template fields of type {field.type.value} cannot be set from a file"
-    return BAD, Code.UNSUPPORTED_FIELD, _message(text), "", 0
+    return BAD, field.name, _refuse(Code.UNSUPPORTED_FIELD, text), 0
 
 
 def build_plan(
@@ -136,12 +163,12 @@ def build_plan(
                 nested = True
             unknown.append(column)
             if config.strict:
-                text = _message("column is not mapped to any field")
-                found.append((0, (column, BAD, Code.UNKNOWN_COLUMN, text, None, column, "")))
+                rule = _refuse(Code.UNKNOWN_COLUMN, "column is not mapped to any field")
+                found.append((0, (column, BAD, column, rule, None, column)))
             continue
         fallback = config.constants.get(target, defaults.get(target))
         covered.add(target)
-        found.append((kind[4], (column, kind[0], kind[1], kind[2], fallback, target, kind[3])))
+        found.append((kind[3], (column, kind[0], kind[1], kind[2], fallback, target)))
     for target, value in [*defaults.items(), *config.constants.items()]:
         if target in covered or target in ignore:
             continue
@@ -150,7 +177,7 @@ def build_plan(
             continue
         covered.add(target)
         value = config.constants.get(target, value)
-        found.append((kind[4], (None, kind[0], kind[1], kind[2], value, target, kind[3])))
+        found.append((kind[3], (NO_COLUMN, kind[0], kind[1], kind[2], value, target)))
     found.sort(key=operator.itemgetter(0))  # stable: template fields before conventional
     names = tuple(sorted(columns))
     return Plan(

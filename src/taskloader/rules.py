@@ -133,9 +133,14 @@ def parse_time(value: str) -> datetime:
     """ISO 8601 with an offset, or epoch seconds -> an aware datetime."""
     text = value.strip()
     try:
-        if text.isdigit() or _EPOCH.fullmatch(text):
+        if text.isdigit():
+            return datetime.fromtimestamp(int(text), UTC)
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            if _EPOCH.fullmatch(text) is None:
+                raise
             return datetime.fromtimestamp(float(text), UTC)
-        parsed = datetime.fromisoformat(text)
     except (ValueError, OverflowError, OSError):
         raise BadValue(
             Code.INVALID_DATE_TIME, "expected ISO 8601 with a UTC offset, or epoch seconds"
