@@ -21,7 +21,10 @@ import anyio
 import structlog
 
 from taskloader.aws import connect_client, resolved_instance_id
-from taskloader.errors import UsageError
+from taskloader.errors import FatalApiError, UsageError
+from taskloader.pacing import Pacer
+from taskloader.quota_gate import QuotaGate
+from taskloader.retry import OutcomeKind, RetryPolicy, call_with_retries
 from taskloader.settings import Settings
 from taskloader.template import TaskTemplate
 
@@ -58,6 +61,27 @@ Caller = Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]]
 
 async def _call_once(fn: Callable[[], Awaitable[T]]) -> T:
     return await fn()
+
+
+def retrying_call(pacer: Pacer, policy: RetryPolicy | None = None) -> Caller:
+    """Wrap template API calls in taskloader's retry loop, paced by ``pacer``.
+
+    Template operations share a 2 requests/s default quota too. A call that still fails is
+    fatal for the run: without its templates no row can be checked.
+    """
+    gate = QuotaGate(quota_wait=0)
+    retry_policy = policy or RetryPolicy(max_attempts=6, base=0.5, cap=5.0, deadline=60.0)
+
+    async def call(fn: Callable[[], Awaitable[Any]]) -> Any:
+        outcome = await call_with_retries(fn, policy=retry_policy, pacer=pacer, gate=gate)
+        if outcome.kind is OutcomeKind.SUCCEEDED:
+            return outcome.response
+        error = outcome.error
+        code = error.code if error else "TemplateLookupFailed"
+        message = error.message if error else "the template lookup did not succeed"
+        raise FatalApiError(code, f"reading task templates failed: {message}")
+
+    return call
 
 
 class ApiTemplateSource:

@@ -33,3 +33,6 @@ main.add_command(_emulator_cmd)
 from taskloader.cli.validate import validate as _validate_cmd  # noqa: E402
 
 main.add_command(_validate_cmd)
+from taskloader.cli.run import run as _run_cmd  # noqa: E402
+
+main.add_command(_run_cmd)

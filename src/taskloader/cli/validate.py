@@ -70,6 +70,10 @@ def validate(settings: Settings, input_path: str, report: str | None, fmt: str) 
     Exit codes: 0 all rows valid, 1 some rows invalid, 2 usage, config or file error.
     """
 
+    raise SystemExit(run_validation(settings, input_path, report, fmt))
+
+
+def run_validation(settings: Settings, input_path: str, report: str | None, fmt: str) -> int:
     if fmt == "json":  # stdout carries the summary: keep logs off it
         configure_logging(settings.log_format, settings.log_level, stream=sys.stderr)
 
@@ -98,7 +102,7 @@ def validate(settings: Settings, input_path: str, report: str | None, fmt: str) 
         _print(summary, fmt, report)
         return EXIT_OK if summary.invalid == 0 else EXIT_ROWS
 
-    raise SystemExit(run_async(main))
+    return run_async(main)
 
 
 def _print(summary: ValidationSummary, fmt: str, report: str | None) -> None:

@@ -1,0 +1,323 @@
+"""`taskloader run`: the whole import, owned by one task group.
+
+    reader+validator --(work, bounded)--> N senders --(outcomes, bounded)--> ledger writer
+           \\---------------- invalid / unprocessed rows -------------------/
+
+Bounded streams give backpressure: memory stays flat whatever the input size. Rows already
+terminal in the ledger are skipped (resume); every other row is sent with the ClientToken stored
+for it or derived from (batch id, row key). At the end the result files are written from the
+ledger, in input order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import anyio
+import structlog
+
+from taskloader.aws import connect_client, resolved_instance_id
+from taskloader.control import RunControl, StopReason, watch_signals
+from taskloader.ledger import Ledger, RowOutcome, RowStatus, fingerprint_file
+from taskloader.ledger_writer import LedgerWriter
+from taskloader.pacing import Pacer
+from taskloader.prepare import Prepared, Preparer, input_rows, read_in_chunks
+from taskloader.progress import RunStats, report_progress
+from taskloader.quota_gate import QuotaGate
+from taskloader.results import ResultFiles, write_results
+from taskloader.retry import RetryPolicy
+from taskloader.s3 import is_s3
+from taskloader.sender import Sending, Work, client_token, sender
+from taskloader.settings import Settings
+from taskloader.templates import ApiTemplateSource, DirTemplateSource, TemplateCache, retrying_call
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    exit_code: int
+    counts: dict[str, int]
+    stats: dict[str, Any]
+    ledger: Path
+    out_dir: Path
+    batch_id: str
+    results: ResultFiles | None
+    stop_reason: str | None
+
+
+def default_paths(settings: Settings, location: str) -> tuple[Path, Path]:
+    """(ledger, out_dir): results beside the ledger unless ``out_dir`` is given."""
+    stem = "stdin" if location == "-" else Path(location.split("?")[0]).name.split(".")[0]
+    if settings.ledger:
+        ledger = Path(settings.ledger)
+        out_dir = Path(settings.out_dir) if settings.out_dir else ledger.parent
+    else:
+        out_dir = Path(settings.out_dir) if settings.out_dir else Path(f"{stem}-taskloader")
+        ledger = out_dir / "ledger.sqlite"
+    return ledger, out_dir
+
+
+def exit_code_for(counts: dict[str, int], reason: StopReason | None) -> int:
+    open_rows = counts.get("pending", 0) + counts.get("unprocessed", 0)
+    if reason in (StopReason.ERROR_BUDGET, StopReason.FATAL):
+        return 4
+    if open_rows:
+        return 3
+    if counts.get("failed", 0) or counts.get("invalid", 0):
+        return 1
+    return 0
+
+
+def _problems_json(item: Prepared) -> str:
+    return json.dumps(
+        [{"code": p.code, "field": p.field, "message": p.message} for p in item.problems]
+    )
+
+
+async def _fingerprint(location: str) -> str | None:
+    if location == "-" or is_s3(location):
+        return None  # stdin cannot be re-read; S3 inputs are fingerprinted by the S3 adapter
+    return await anyio.to_thread.run_sync(fingerprint_file, location)
+
+
+@asynccontextmanager
+async def _client(settings: Settings, client: Any) -> AsyncIterator[Any]:
+    if client is not None:
+        yield client
+        return
+    async with connect_client(settings) as opened:
+        yield opened
+
+
+async def run_import(
+    location: str,
+    settings: Settings,
+    *,
+    client: Any = None,
+    tty: bool | None = None,
+    policy: RetryPolicy | None = None,
+    gate: QuotaGate | None = None,
+) -> RunReport:
+    """Import ``location``; returns what happened. File and usage errors raise."""
+    instance_id = resolved_instance_id(settings)
+    ledger_path, out_dir = default_paths(settings, location)
+    fingerprint = await _fingerprint(location)
+    control = RunControl()
+    stats = RunStats()
+    hard_stop = anyio.CancelScope()
+    async with _client(settings, client) as api, input_rows(location, settings) as reader:
+        ledger = await anyio.to_thread.run_sync(
+            lambda: Ledger.open(
+                ledger_path,
+                batch_id=settings.batch_id,
+                input_name=location,
+                fingerprint=fingerprint,
+                columns=list(reader.columns),
+                force=settings.force,
+            )
+        )
+        try:
+            if settings.redrive_failed:
+                redriven = await anyio.to_thread.run_sync(ledger.redrive_failed)
+                log.info("run.redrive", rows=redriven)
+            plan = await anyio.to_thread.run_sync(ledger.resume_plan)
+            batch_id = ledger.batch_id
+            log.info(
+                "run.start",
+                input=location,
+                ledger=str(ledger_path),
+                batch_id=batch_id,
+                resumed=len(plan.done) > 0 or len(plan.stored) > 0,
+            )
+            template_pacer = Pacer(2.0, 5)
+            cache = (
+                TemplateCache(
+                    ApiTemplateSource(api, instance_id, call=retrying_call(template_pacer)),
+                    disk_dir=settings.template_cache_dir,
+                    ttl=settings.template_cache_ttl,
+                )
+                if settings.templates_dir is None
+                else _offline_cache(settings)
+            )
+            preparer = Preparer(cache, settings)
+            sending = Sending(
+                client=api,
+                instance_id=instance_id,
+                pacer=Pacer(settings.rate, settings.burst),
+                gate=gate or QuotaGate(quota_wait=settings.quota_wait),
+                policy=policy
+                or RetryPolicy(
+                    max_attempts=settings.max_attempts,
+                    base=settings.backoff_base,
+                    cap=max(settings.backoff_cap, settings.backoff_base),
+                    deadline=settings.row_deadline,
+                ),
+                control=control,
+                stats=stats,
+            )
+            writer = LedgerWriter(
+                ledger,
+                stats,
+                control,
+                max_failures=settings.max_failures,
+                max_failure_rate=settings.max_failure_rate,
+            )
+            feed = _Feed(preparer, plan, ledger, batch_id, control, stats)
+            with hard_stop:
+                await _run_stages(settings, reader, feed, sending, writer, hard_stop, tty)
+            interrupted = hard_stop.cancelled_caught
+            counts = await anyio.to_thread.run_sync(ledger.counts)
+            snapshot = {
+                **stats.snapshot(),
+                "stop_reason": control.reason.value if control.reason else None,
+                "batch_id": batch_id,
+            }
+            results = None
+            if not interrupted:
+                results = await anyio.to_thread.run_sync(
+                    lambda: write_results(ledger, out_dir, stats=snapshot)
+                )
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(ledger.close)
+    unknown = preparer.mapper.unknown_columns
+    if unknown:
+        log.warning("run.unknown_columns", columns=list(unknown))
+    code = 3 if interrupted else exit_code_for(counts, control.reason)
+    log.info("run.summary", exit_code=code, counts=counts, **snapshot)
+    return RunReport(
+        code,
+        counts,
+        snapshot,
+        ledger_path,
+        out_dir,
+        batch_id,
+        results,
+        control.reason.value if control.reason else None,
+    )
+
+
+def _offline_cache(settings: Settings) -> TemplateCache:
+    assert settings.templates_dir is not None
+    return TemplateCache(DirTemplateSource(settings.templates_dir))
+
+
+async def _run_stages(
+    settings: Settings,
+    reader: Any,
+    feed: _Feed,
+    sending: Sending,
+    writer: LedgerWriter,
+    hard_stop: anyio.CancelScope,
+    tty: bool | None,
+) -> None:
+    control, stats = sending.control, sending.stats
+    work_tx, work_rx = anyio.create_memory_object_stream[Work](settings.concurrency)
+    out_tx, out_rx = anyio.create_memory_object_stream[RowOutcome](OUTCOME_BUFFER)
+    senders_scope = anyio.CancelScope()
+    async with anyio.create_task_group() as outer:
+        outer.start_soon(watch_signals, control, hard_stop)
+        outer.start_soon(
+            partial(report_progress, stats, interval=settings.progress_interval, tty=tty)
+        )
+        outer.start_soon(_grace_timer, control, senders_scope, settings.grace_period)
+        async with anyio.create_task_group() as stages:
+            stages.start_soon(writer.run, out_rx)
+            stages.start_soon(
+                _senders, sending, work_rx, out_tx.clone(), senders_scope, settings.concurrency
+            )
+            async with work_tx, out_tx:
+                await feed.produce(reader, work_tx, out_tx)
+        outer.cancel_scope.cancel()
+
+
+OUTCOME_BUFFER = 1024
+
+
+async def _grace_timer(control: RunControl, senders: anyio.CancelScope, grace: float) -> None:
+    """Once the run is stopping, give in-flight calls ``grace`` seconds, then cancel them."""
+    await control.stopping.wait()
+    await anyio.sleep(grace)
+    if not senders.cancel_called:
+        log.warning("run.grace_expired", grace_s=grace)
+        senders.cancel()
+
+
+async def _senders(
+    sending: Sending,
+    work: Any,
+    outcomes: Any,
+    scope: anyio.CancelScope,
+    count: int,
+) -> None:
+    async with work, outcomes:
+        with scope:
+            async with anyio.create_task_group() as tg:
+                for _ in range(count):
+                    tg.start_soon(sender, sending, work.clone(), outcomes.clone())
+        # Cancelled by the grace timer: rows still queued were never sent.
+        async for item in work:
+            await outcomes.send(item.outcome(RowStatus.UNPROCESSED))
+
+
+class _Feed:
+    """Reads, validates and routes every row: skip, invalid, unprocessed, or to a sender."""
+
+    def __init__(
+        self,
+        preparer: Preparer,
+        plan: Any,
+        ledger: Ledger,
+        batch_id: str,
+        control: RunControl,
+        stats: RunStats,
+    ) -> None:
+        self._preparer = preparer
+        self._plan = plan
+        self._ledger = ledger
+        self._batch_id = batch_id
+        self._control = control
+        self._stats = stats
+
+    async def produce(self, reader: Any, work: Any, outcomes: Any) -> None:
+        plan = self._plan
+        async for chunk in read_in_chunks(reader):
+            stored_numbers = [r.number for r in chunk if r.number in plan.stored]
+            stored = (
+                await anyio.to_thread.run_sync(self._ledger.tokens_for, stored_numbers)
+                if stored_numbers
+                else {}
+            )
+            for row in chunk:
+                item = await self._preparer.prepare(row)
+                if row.number in plan.done:
+                    self._stats.skipped += 1
+                    continue
+                key = item.request.key
+                token = stored.get(row.number) or client_token(self._batch_id, key)
+                if not item.valid:
+                    await outcomes.send(
+                        RowOutcome(
+                            row.number,
+                            row.line,
+                            key,
+                            token,
+                            RowStatus.INVALID,
+                            error_code=item.problems[0].code,
+                            error_message=_problems_json(item),
+                            raw=row.values,
+                        )
+                    )
+                    continue
+                job = Work(row.number, row.line, key, token, item.request.params, row.values)
+                if self._control.stopped:
+                    await outcomes.send(job.outcome(RowStatus.UNPROCESSED))
+                else:
+                    await work.send(job)
