@@ -133,9 +133,13 @@ def parse_faults(raw: Mapping[str, Any], source: str, base: FaultSettings) -> Fa
     if unknown:
         raise UsageError(f"{source}: unknown fault keys {sorted(unknown)}")
     try:
-        return replace(base, **{k: float(v) for k, v in raw.items()})
+        values = {k: float(v) for k, v in raw.items()}
     except (TypeError, ValueError) as exc:
         raise UsageError(f"{source}: fault values must be numbers") from exc
+    try:
+        return replace(base, **values)
+    except UsageError as exc:
+        raise UsageError(f"{source}: {exc}") from exc
 
 
 def optional_number(raw: Any, source: str, key: str) -> float | None:
