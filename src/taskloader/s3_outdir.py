@@ -71,14 +71,20 @@ class S3OutDir:
         return self.local_dir / f"{LEDGER_NAME}.snapshot"
 
     async def download_ledger(self) -> bool:
-        """Fetch ``<prefix>ledger.sqlite`` to :attr:`ledger_path`; False if there is none yet."""
+        """Fetch ``<prefix>ledger.sqlite`` to :attr:`ledger_path`; False if there is none yet.
+
+        The downloaded file replaces any local one (and its ``-wal``/``-shm``); without an S3
+        copy, the local directory is left as it is.
+        """
         path = self.ledger_path
         url = self.ledger_url
 
         def download() -> int:
-            for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-                leftover.unlink(missing_ok=True)
-            self._client.download_file(url.bucket, url.key, str(path))
+            part = path.with_name(f"{path.name}.download")
+            self._client.download_file(url.bucket, url.key, str(part))
+            for leftover in (Path(f"{path}-wal"), Path(f"{path}-shm")):
+                leftover.unlink(missing_ok=True)  # they belong to the file being replaced
+            part.replace(path)
             return path.stat().st_size
 
         try:

@@ -166,3 +166,12 @@ async def test_an_absent_bucket_is_a_ledger_error_before_anything_runs(
         async with open_s3_out_dir("s3://tl-no-such-bucket/out/", settings, tmp_path):
             pytest.fail("opened an out-dir in a missing bucket")
     assert err.value.exit_code == 2
+
+
+async def test_without_an_s3_ledger_the_local_directory_is_left_alone(
+    out: S3Url, settings: Settings, tmp_path: Path
+) -> None:
+    make_db(tmp_path / "ledger.sqlite", 2)
+    async with open_s3_out_dir(str(out), settings, tmp_path) as ws:
+        assert await ws.download_ledger() is False
+        assert count(ws.ledger_path) == 2
