@@ -36,3 +36,6 @@ main.add_command(_validate_cmd)
 from taskloader.cli.run import run as _run_cmd  # noqa: E402
 
 main.add_command(_run_cmd)
+from taskloader.cli.demo import demo as _demo_cmd  # noqa: E402
+
+main.add_command(_demo_cmd)
