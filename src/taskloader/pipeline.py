@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -24,7 +23,7 @@ import structlog
 
 from taskloader.aws import connect_client, resolved_instance_id
 from taskloader.control import RunControl, StopReason, watch_signals
-from taskloader.ledger import Ledger, RowOutcome, RowStatus, fingerprint_file
+from taskloader.ledger import Ledger, RowOutcome, RowStatus
 from taskloader.ledger_writer import LedgerWriter
 from taskloader.pacing import Pacer
 from taskloader.prepare import Prepared, Preparer, input_rows, read_in_chunks
@@ -32,10 +31,10 @@ from taskloader.progress import RunStats, report_progress
 from taskloader.quota_gate import QuotaGate
 from taskloader.results import ResultFiles, write_results
 from taskloader.retry import RetryPolicy
-from taskloader.s3 import is_s3
 from taskloader.sender import Sending, Work, client_token, sender
 from taskloader.settings import Settings
 from taskloader.templates import ApiTemplateSource, DirTemplateSource, TemplateCache, retrying_call
+from taskloader.workspace import Workspace, input_identity, open_workspace
 
 log = structlog.get_logger(__name__)
 
@@ -45,23 +44,11 @@ class RunReport:
     exit_code: int
     counts: dict[str, int]
     stats: dict[str, Any]
-    ledger: Path
-    out_dir: Path
+    ledger: str  # a local path, or the s3:// URL of the uploaded ledger
+    out_dir: str
     batch_id: str
     results: ResultFiles | None
     stop_reason: str | None
-
-
-def default_paths(settings: Settings, location: str) -> tuple[Path, Path]:
-    """(ledger, out_dir): results beside the ledger unless ``out_dir`` is given."""
-    stem = "stdin" if location == "-" else Path(location.split("?")[0]).name.split(".")[0]
-    if settings.ledger:
-        ledger = Path(settings.ledger)
-        out_dir = Path(settings.out_dir) if settings.out_dir else ledger.parent
-    else:
-        out_dir = Path(settings.out_dir) if settings.out_dir else Path(f"{stem}-taskloader")
-        ledger = out_dir / "ledger.sqlite"
-    return ledger, out_dir
 
 
 def exit_code_for(counts: dict[str, int], reason: StopReason | None) -> int:
@@ -79,12 +66,6 @@ def _problems_json(item: Prepared) -> str:
     return json.dumps(
         [{"code": p.code, "field": p.field, "message": p.message} for p in item.problems]
     )
-
-
-async def _fingerprint(location: str) -> str | None:
-    if location == "-" or is_s3(location):
-        return None  # stdin cannot be re-read; S3 inputs are fingerprinted by the S3 adapter
-    return await anyio.to_thread.run_sync(fingerprint_file, location)
 
 
 @asynccontextmanager
@@ -107,12 +88,17 @@ async def run_import(
 ) -> RunReport:
     """Import ``location``; returns what happened. File and usage errors raise."""
     instance_id = resolved_instance_id(settings)
-    ledger_path, out_dir = default_paths(settings, location)
-    fingerprint = await _fingerprint(location)
+    fingerprint, etag = await input_identity(location, settings)
     control = RunControl()
     stats = RunStats()
     hard_stop = anyio.CancelScope()
-    async with _client(settings, client) as api, input_rows(location, settings) as reader:
+    async with (
+        open_workspace(settings, location, control) as workspace,
+        _client(settings, client) as api,
+        input_rows(location, settings, if_match=etag) as reader,
+    ):
+        ledger_path, out_dir = workspace.ledger_path, workspace.results_dir
+        ledger_label, out_label = workspace.ledger_label, workspace.label
         ledger = await anyio.to_thread.run_sync(
             lambda: Ledger.open(
                 ledger_path,
@@ -171,7 +157,9 @@ async def run_import(
             )
             feed = _Feed(preparer, plan, ledger, batch_id, control, stats)
             with hard_stop:
-                await _run_stages(settings, reader, feed, sending, writer, hard_stop, tty)
+                await _run_stages(
+                    settings, reader, feed, sending, writer, hard_stop, tty, workspace, ledger
+                )
             interrupted = hard_stop.cancelled_caught
             counts = await anyio.to_thread.run_sync(ledger.counts)
             snapshot = {
@@ -184,6 +172,7 @@ async def run_import(
                 results = await anyio.to_thread.run_sync(
                     lambda: write_results(ledger, out_dir, stats=snapshot)
                 )
+            await workspace.publish(ledger, results=results is not None)
         finally:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(ledger.close)
@@ -196,8 +185,8 @@ async def run_import(
         code,
         counts,
         snapshot,
-        ledger_path,
-        out_dir,
+        ledger_label,
+        out_label,
         batch_id,
         results,
         control.reason.value if control.reason else None,
@@ -217,6 +206,8 @@ async def _run_stages(
     writer: LedgerWriter,
     hard_stop: anyio.CancelScope,
     tty: bool | None,
+    workspace: Workspace,
+    ledger: Ledger,
 ) -> None:
     control, stats = sending.control, sending.stats
     work_tx, work_rx = anyio.create_memory_object_stream[Work](settings.concurrency)
@@ -228,6 +219,7 @@ async def _run_stages(
             partial(report_progress, stats, interval=settings.progress_interval, tty=tty)
         )
         outer.start_soon(_grace_timer, control, senders_scope, settings.grace_period)
+        outer.start_soon(workspace.run_checkpoints, ledger, settings.checkpoint_interval)
         async with anyio.create_task_group() as stages:
             stages.start_soon(writer.run, out_rx)
             stages.start_soon(

@@ -80,12 +80,17 @@ def source_options(settings: Settings) -> SourceOptions:
 
 
 @contextmanager
-def open_input(location: str, settings: Settings) -> Iterator[RowReader]:
-    """Rows of a local file, ``-`` (stdin) or an ``s3://`` object, streamed. Blocking."""
+def open_input(
+    location: str, settings: Settings, *, if_match: str | None = None
+) -> Iterator[RowReader]:
+    """Rows of a local file, ``-`` (stdin) or an ``s3://`` object, streamed. Blocking.
+
+    ``if_match``: the S3 ETag the ledger was checked against; another version is refused.
+    """
     options = source_options(settings)
     if is_s3(location):
         url = S3Url.parse_object(location)
-        with open_s3_input(url, settings) as stream:
+        with open_s3_input(url, settings, if_match=if_match) as stream:
             yield read_rows(stream, location, options)
     else:
         with open_rows(location, options) as reader:
@@ -93,9 +98,11 @@ def open_input(location: str, settings: Settings) -> Iterator[RowReader]:
 
 
 @asynccontextmanager
-async def input_rows(location: str, settings: Settings) -> AsyncIterator[RowReader]:
+async def input_rows(
+    location: str, settings: Settings, *, if_match: str | None = None
+) -> AsyncIterator[RowReader]:
     """:func:`open_input` with the blocking open and close done in a worker thread."""
-    cm = open_input(location, settings)
+    cm = open_input(location, settings, if_match=if_match)
     reader = await anyio.to_thread.run_sync(cm.__enter__)
     try:
         yield reader

@@ -63,6 +63,7 @@ class Settings:
     batch_id: str | None = None
     force: bool = False
     redrive_failed: bool = False
+    checkpoint_interval: float = 60.0
     # --- output ------------------------------------------------------------------------------
     log_format: str = "auto"
     log_level: str = "info"
