@@ -14,8 +14,18 @@ FIRST = ["Ana", "Ben", "Chloe", "Dev", "Eun", "Femi", "Gus", "Hana", "Ivo", "Jia
 LAST = ["Silva", "Okafor", "Novak", "Tanaka", "Muller", "Haddad", "Kowalski", "Reyes", "Berg"]
 REASONS = ["Billing", "Technical", "Sales", "Other"]
 COLUMNS = [
-    "key", "template", "name", "description", "Customer name", "Account number", "Email",
-    "VIP", "Reason", "Case link", "Call before", "attr.segment",
+    "key",
+    "template",
+    "name",
+    "description",
+    "Customer name",
+    "Account number",
+    "Email",
+    "VIP",
+    "Reason",
+    "Case link",
+    "Call before",
+    "attr.segment",
 ]
 
 # Row number -> (column, bad value): what `taskloader validate` must catch before any send.
@@ -57,7 +67,7 @@ def main() -> None:
                 column, value = BAD[n]
                 row[column] = value
             if n == 99:  # a formula-looking cell: valid, but neutralised in result CSVs
-                row["description"] = "=HYPERLINK(\"https://evil.example\")"
+                row["description"] = '=HYPERLINK("https://evil.example")'
             if n == 280:  # the same key as row 279: a duplicate within the file
                 row["key"] = f"cb-{n - 1:05d}"
             writer.writerow(row)
