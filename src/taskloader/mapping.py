@@ -124,8 +124,11 @@ class Mapper:
             if len(self._plans) > 1024:
                 self._plans.clear()
             self._plans[cache_key] = (template, plan)
-            for column in plan.unknown:
-                self._unknown.setdefault(column, None)
+            # Without a template (none given, or it failed to resolve) a template field's
+            # column looks unknown; only rows with a template can tell.
+            if template is not None:
+                for column in plan.unknown:
+                    self._unknown.setdefault(column, None)
         self._last = (template, columns, plan)
         return plan
 

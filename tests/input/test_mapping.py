@@ -156,12 +156,15 @@ def test_unknown_columns_are_collected_once_and_are_problems_only_when_strict() 
     assert [(p.code, p.field) for p in strict.problems] == [(Code.UNKNOWN_COLUMN, "colour")]
 
 
-def test_without_a_template_field_columns_are_unknown() -> None:
+def test_without_a_template_columns_are_not_sent_and_not_reported_unknown() -> None:
+    """A row whose template is missing cannot tell template fields from stray columns."""
     mapper = Mapper()
     result = mapper.map_row(row({"name": "a", "Amount": "1"}), None)
     assert "TaskTemplateId" not in result.request.params
     assert "References" not in result.request.params
-    assert mapper.unknown_columns == ("Amount",)
+    assert mapper.unknown_columns == ()
+    mapper.map_row(row({"name": "a", "Amount": "1", "Stray": "x"}), TPL)
+    assert mapper.unknown_columns == ("Stray",)
 
 
 def test_self_assign_fields_cannot_be_set_from_a_file() -> None:
