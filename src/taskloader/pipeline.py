@@ -12,8 +12,8 @@ ledger, in input order.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -23,6 +23,7 @@ import structlog
 
 from taskloader.aws import connect_client, resolved_instance_id
 from taskloader.control import RunControl, StopReason, watch_signals
+from taskloader.errors import TaskloaderError
 from taskloader.ledger import Ledger, RowOutcome, RowStatus
 from taskloader.ledger_writer import LedgerWriter
 from taskloader.pacing import Pacer
@@ -156,7 +157,7 @@ async def run_import(
                 max_failure_rate=settings.max_failure_rate,
             )
             feed = _Feed(preparer, plan, ledger, batch_id, control, stats)
-            with hard_stop:
+            with hard_stop, _bare_errors():
                 await _run_stages(
                     settings, reader, feed, sending, writer, hard_stop, tty, workspace, ledger
                 )
@@ -191,6 +192,21 @@ async def run_import(
         results,
         control.reason.value if control.reason else None,
     )
+
+
+@contextmanager
+def _bare_errors() -> Iterator[None]:
+    """Re-raise a fatal API error or a file error from inside the task groups bare (not in an
+    exception group), so the CLI prints its message and exits with its code, not a traceback."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        error: BaseException | None = group.split(TaskloaderError)[0]
+        while isinstance(error, BaseExceptionGroup):
+            error = error.exceptions[0]
+        if error is None:
+            raise
+        raise error from None
 
 
 def _offline_cache(settings: Settings) -> TemplateCache:
