@@ -25,6 +25,7 @@ from typing import Any
 
 import boto3
 import pytest
+import structlog
 from botocore.config import Config
 
 from taskloader.emulator import EmulatorSettings, EmulatorThread
@@ -34,6 +35,14 @@ REGION = "us-east-1"
 #: botocore retries off, so a test sees each error exactly as the emulator sent it.
 NO_RETRIES = Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=10)
 AWS_BIN = Path(sys.executable).parent / "aws"
+
+
+@pytest.fixture(autouse=True)
+def fresh_logging() -> Iterator[None]:
+    """Each test starts with structlog's defaults: a CLI test's log level must not leak."""
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture(autouse=True)
