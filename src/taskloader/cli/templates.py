@@ -59,17 +59,17 @@ def show_cmd(settings: Settings, ref: str) -> None:
 @templates.command("pull")
 @click.option(
     "--out",
-    "out_dir",
+    "target_dir",
     type=click.Path(file_okay=False),
     required=True,
     help="Directory to write one JSON file per template into.",
 )
 @settings_options
-def pull_cmd(settings: Settings, out_dir: str) -> None:
+def pull_cmd(settings: Settings, target_dir: str) -> None:
     """Write every template to DIR/<id>.json, for offline `validate --templates DIR`."""
 
     async def main() -> int:
-        target = anyio.Path(out_dir)
+        target = anyio.Path(target_dir)
         await target.mkdir(parents=True, exist_ok=True)
         async with open_template_cache(settings) as cache:
             summaries = await cache.summaries()
@@ -77,7 +77,7 @@ def pull_cmd(settings: Settings, out_dir: str) -> None:
                 template = await cache.resolve(summary.id)
                 text = json.dumps(template.to_api(), indent=2, sort_keys=True)
                 await (target / f"{template.id}.json").write_text(text + "\n", encoding="utf-8")
-        click.echo(f"wrote {len(summaries)} templates to {Path(out_dir)}")
+        click.echo(f"wrote {len(summaries)} templates to {Path(target_dir)}")
         return EXIT_OK
 
     raise SystemExit(run_async(main))
