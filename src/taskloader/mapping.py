@@ -12,13 +12,13 @@ field of type NAME/DESCRIPTION/SCHEDULED_TIME/QUICK_CONNECT feeding the same par
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from taskloader.mapping_compile import hash_cells
 from taskloader.mapping_plan import Plan, build_plan
-from taskloader.rules import BadValue, Problem, scalar_text
+from taskloader.rules import Problem
 from taskloader.source import Row
 from taskloader.template import TaskTemplate
 
@@ -70,19 +70,7 @@ class Mapped(NamedTuple):
 def content_key(values: Mapping[str, Any]) -> str:
     """The row key when the row has none: sha256 (hex) of the sorted non-empty cells."""
     names = tuple(sorted(values))
-    return _hash_cells(names, tuple(values[n] for n in names), None)
-
-
-def _hash_cells(names: tuple[str, ...], cells: tuple[Any, ...], template: str | None) -> str:
-    # Column names and cells joined by NUL, which CSV cells cannot contain (the reader refuses
-    # NUL bytes). ``template`` is that encoding as a %-format, for rows without empty cells.
-    if template is not None and "" not in cells and None not in cells:
-        return hashlib.sha256((template % cells).encode()).hexdigest()
-    parts = []
-    for name, cell in zip(names, cells, strict=True):
-        if cell is not None and cell != "":
-            parts.append(f"{name}\x00%s\x00" % (cell,))
-    return hashlib.sha256("".join(parts).encode()).hexdigest()
+    return hash_cells(names, tuple(values[n] for n in names), None)
 
 
 class Mapper:
@@ -139,41 +127,7 @@ class Mapper:
         if plan.nested:
             values = _flatten(values)
             plan = self.plan(template, tuple(values))
-        params: dict[str, Any] = {}
-        refs: dict[str, Any] = {}
-        attrs: dict[str, Any] = {}
-        problems: list[Problem] = []
-        sinks = (refs, attrs, params)
-        get = values.get
-        for column, sink, target, rule, fallback, label in plan.entries:
-            value = get(column)
-            if value.__class__ is not str and value is not None:
-                try:
-                    value = scalar_text(value)
-                except BadValue as exc:
-                    problems.append(Problem(exc.code, label, exc.message))
-                    continue
-            if not value:
-                value = fallback
-                if value is None:
-                    continue
-            try:
-                sinks[sink][target] = rule(value)
-            except BadValue as exc:
-                problems.append(Problem(exc.code, label, exc.message))
-        if template is not None:
-            params["TaskTemplateId"] = template.id
-        if refs:
-            params["References"] = refs
-        if attrs:
-            params["Attributes"] = attrs
-        key = None
-        if plan.key_column is not None:
-            raw = get(plan.key_column)
-            if raw is not None and raw != "":
-                key = raw if raw.__class__ is str else str(raw)
-        if key is None:
-            key = _hash_cells(plan.sorted_columns, plan.sorted_cells(values), plan.key_template)
+        key, params, problems = plan.run(values)
         return Mapped(TaskRequest(key, params), problems)
 
 

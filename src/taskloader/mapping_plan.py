@@ -12,7 +12,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from taskloader.rules import BadValue, Code, api_limits, expiry_minutes, parse_time, rule_for
+from taskloader.mapping_compile import Compiled, Entry, compile_plan
+from taskloader.rules import (
+    BadValue,
+    Code,
+    LengthRule,
+    api_limits,
+    expiry_minutes,
+    parse_time,
+    rule_for,
+)
 from taskloader.template import REFERENCE_TYPE, FieldType, TaskTemplate
 
 if TYPE_CHECKING:
@@ -42,9 +51,6 @@ _TOP_LEVEL_FIELD = {
     FieldType.QUICK_CONNECT: "QuickConnectId",
 }
 
-#: (column, sink, target, rule, fallback, label): ``sinks[sink][target] = rule(cell)``
-Entry = tuple[str, int, str, Callable[[str], Any], str | None, str]
-
 
 @dataclass(frozen=True, slots=True)
 class Plan:
@@ -55,15 +61,11 @@ class Plan:
     sorted_columns: tuple[str, ...]
     key_template: str | None  # "%"-format of the canonical key encoding, all cells present
     sorted_cells: Callable[[Any], tuple[Any, ...]]
+    run: Compiled  # the row's (key, params, problems): the entries compiled to straight-line code
 
 
 def _max_length(limit: int) -> Callable[[str], str]:
-    def check(value: str) -> str:
-        if len(value) > limit:
-            raise BadValue(Code.VALUE_TOO_LONG, f"longer than {limit} characters")
-        return value
-
-    return check
+    return LengthRule(limit, Code.VALUE_TOO_LONG, f"longer than {limit} characters")
 
 
 def _refuse(code: Code, text: str) -> Callable[[str], str]:
@@ -73,11 +75,19 @@ def _refuse(code: Code, text: str) -> Callable[[str], str]:
     return refuse
 
 
-def _reference(check: Callable[[str], str], ref_type: str) -> Callable[[str], dict[str, str]]:
-    def reference(value: str) -> dict[str, str]:
-        return {"Value": check(value), "Type": ref_type}
+@dataclass(frozen=True, slots=True)
+class ReferenceRule:
+    """A Reference ``{"Value": check(cell), "Type": ref_type}``."""
 
-    return reference
+    check: Callable[[str], str]
+    ref_type: str
+
+    def __call__(self, value: str) -> dict[str, str]:
+        return {"Value": self.check(value), "Type": self.ref_type}
+
+
+def _reference(check: Callable[[str], str], ref_type: str) -> Callable[[str], dict[str, str]]:
+    return ReferenceRule(check, ref_type)
 
 
 def _scheduled_time(value: str) -> datetime:
@@ -180,14 +190,19 @@ def build_plan(
         found.append((kind[3], (NO_COLUMN, kind[0], kind[1], kind[2], value, target)))
     found.sort(key=operator.itemgetter(0))  # stable: template fields before conventional
     names = tuple(sorted(columns))
+    entries = tuple(entry for _, entry in found)
+    key_template = "".join(n.replace("%", "%%") + "\x00%s\x00" for n in names) or None
+    sorted_cells = _getter(names)
+    template_id = template.id if template is not None else None
     return Plan(
-        entries=tuple(entry for _, entry in found),
+        entries=entries,
         key_column=key_column,
         unknown=tuple(unknown),
         nested=nested,
         sorted_columns=names,
-        key_template="".join(n.replace("%", "%%") + "\x00%s\x00" for n in names) or None,
-        sorted_cells=_getter(names),
+        key_template=key_template,
+        sorted_cells=sorted_cells,
+        run=compile_plan(entries, template_id, key_column, names, key_template, sorted_cells),
     )
 
 

@@ -161,18 +161,43 @@ def scalar_text(value: Any) -> str | None:
     raise BadValue(Code.INVALID_VALUE, "expected text, a number or a boolean")
 
 
-def _text(value: str) -> str:
-    if len(value) > TEXT_MAX:
-        raise BadValue(Code.TEXT_TOO_LONG, f"TEXT field must be under {TEXT_MAX + 1} characters")
-    return value
+OPTION_MESSAGE = "not one of the field's options"
 
 
-def _text_area(value: str) -> str:
-    if len(value) > TEXT_AREA_MAX:
-        raise BadValue(
-            Code.TEXT_TOO_LONG, f"TEXT_AREA field must be under {TEXT_AREA_MAX + 1} characters"
-        )
-    return value
+@dataclass(frozen=True, slots=True)
+class LengthRule:
+    """At most ``limit`` characters (the compiled mapper inlines this check)."""
+
+    limit: int
+    code: Code
+    message: str
+
+    def __call__(self, value: str) -> str:
+        if len(value) > self.limit:
+            raise BadValue(self.code, self.message)
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class OptionRule:
+    """One of a SINGLE_SELECT field's options, exactly (the compiled mapper inlines this check)."""
+
+    allowed: frozenset[str]
+
+    def __call__(self, value: str) -> str:
+        if value not in self.allowed:
+            raise BadValue(Code.INVALID_OPTION, OPTION_MESSAGE)
+        return value
+
+
+_text = LengthRule(
+    TEXT_MAX, Code.TEXT_TOO_LONG, f"TEXT field must be under {TEXT_MAX + 1} characters"
+)
+_text_area = LengthRule(
+    TEXT_AREA_MAX,
+    Code.TEXT_TOO_LONG,
+    f"TEXT_AREA field must be under {TEXT_AREA_MAX + 1} characters",
+)
 
 
 def _number(value: str) -> str:
@@ -206,14 +231,7 @@ def _url(value: str) -> str:
 
 
 def _one_of(options: tuple[str, ...]) -> Callable[[str], str]:
-    allowed = frozenset(options)
-
-    def check(value: str) -> str:
-        if value not in allowed:
-            raise BadValue(Code.INVALID_OPTION, "not one of the field's options")
-        return value
-
-    return check
+    return OptionRule(frozenset(options))
 
 
 _RULES: dict[FieldType, Callable[[str], str]] = {
