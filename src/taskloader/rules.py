@@ -129,8 +129,12 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 _URL = re.compile(r"https?://[^\s/?#]+[^\s]*", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_time(value: str) -> datetime:
-    """ISO 8601 with an offset, or epoch seconds -> an aware datetime."""
+    """ISO 8601 with an offset, or epoch seconds -> an aware datetime.
+
+    Memoised (bounded): files repeat the same timestamps a lot; refusals are not cached.
+    """
     text = value.strip()
     try:
         if text.isdigit():
@@ -207,6 +211,7 @@ def _number(value: str) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=4096)
 def _date_time(value: str) -> str:
     return str(int(parse_time(value).timestamp()))
 
@@ -252,6 +257,7 @@ def rule_for(field_type: FieldType, options: tuple[str, ...] = ()) -> Callable[[
     return _RULES[field_type]
 
 
+@functools.lru_cache(maxsize=1024)
 def expiry_minutes(value: str) -> int:
     text = value.strip()
     if not text.isdigit() or not 1 <= int(text) <= EXPIRY_MAX_MINUTES:

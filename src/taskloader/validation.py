@@ -7,14 +7,12 @@ checks the request as a whole against its template and the API's limits, and the
 
 from __future__ import annotations
 
-import bisect
 import hashlib
-import operator
 import re
-from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from taskloader.mapping import Mapper, TaskRequest
 from taskloader.rules import (
@@ -26,6 +24,7 @@ from taskloader.rules import (
     api_limits,
 )
 from taskloader.source import Row
+from taskloader.spill import DigestCounter, DigestSet
 from taskloader.template import FieldType, TaskTemplate
 
 __all__ = ["Checked", "Code", "CrossRowChecks", "Limits", "Problem", "check_row", "validate"]
@@ -47,8 +46,7 @@ class Limits:
     attributes_max_bytes: int = ATTRIBUTES_MAX_BYTES
 
 
-@dataclass(frozen=True, slots=True)
-class Checked:
+class Checked(NamedTuple):
     request: TaskRequest
     problems: list[Problem]
 
@@ -66,7 +64,6 @@ _PARAM_OF_FIELD = {
     FieldType.QUICK_CONNECT: "QuickConnectId",
     FieldType.EXPIRY_DURATION: "SegmentAttributes",
 }
-_VALUE = operator.itemgetter("Value")
 _ATTRIBUTE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _good_keys: set[str] = set()
 _required_cache: dict[str, tuple[TaskTemplate, tuple[tuple[str, str | None], ...]]] = {}
@@ -128,7 +125,8 @@ def validate(request: TaskRequest, template: TaskTemplate | None, limits: Limits
                 text = "required by the template and has no value or default"
                 problems.append(Problem(Code.REQUIRED_FIELD_MISSING, field_name, text))
     if refs:
-        size = _utf8_len("".join(refs)) + _utf8_len("".join(map(_VALUE, refs.values())))
+        text = "".join(refs) + "".join([ref["Value"] for ref in refs.values()])
+        size = _utf8_len(text)
         if size > limits.references_max_bytes:
             text = f"references total {size} UTF-8 bytes, over {limits.references_max_bytes}"
             problems.append(Problem(Code.REFERENCES_TOO_LARGE, None, text))
@@ -148,7 +146,15 @@ def validate(request: TaskRequest, template: TaskTemplate | None, limits: Limits
 
 
 def _check_attributes(attrs: dict[str, str], limits: Limits, problems: list[Problem]) -> None:
-    size = _utf8_len("".join(attrs)) + _utf8_len("".join(attrs.values()))
+    size = _utf8_len("".join(attrs) + "".join(attrs.values()))
+    if not _good_keys.issuperset(attrs):
+        _check_attribute_keys(attrs, problems)
+    if size > limits.attributes_max_bytes:
+        text = f"attributes total {size} UTF-8 bytes, over {limits.attributes_max_bytes}"
+        problems.append(Problem(Code.ATTRIBUTES_TOO_LARGE, None, text))
+
+
+def _check_attribute_keys(attrs: dict[str, str], problems: list[Problem]) -> None:
     for key in attrs:
         if key not in _good_keys:
             if _ATTRIBUTE_KEY.fullmatch(key) is None:
@@ -156,9 +162,6 @@ def _check_attributes(attrs: dict[str, str], limits: Limits, problems: list[Prob
                 problems.append(Problem(Code.INVALID_ATTRIBUTE_KEY, f"attr.{key}", text))
             elif len(_good_keys) < 10_000:
                 _good_keys.add(key)
-    if size > limits.attributes_max_bytes:
-        text = f"attributes total {size} UTF-8 bytes, over {limits.attributes_max_bytes}"
-        problems.append(Problem(Code.ATTRIBUTES_TOO_LARGE, None, text))
 
 
 def _digest(text: str) -> int:
@@ -170,77 +173,41 @@ def _digest(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest())
 
 
-class _DigestSet:
-    """A set of 64-bit digests in ~8 bytes each: sorted ``array`` runs behind a Bloom filter.
-
-    Recent digests sit in a small Python set; every ``_CHUNK`` of them becomes one sorted run.
-    The Bloom filter (8 MiB, two probes) keeps run look-ups to the few rows it cannot rule out.
-    """
-
-    _CHUNK = 1 << 17
-    _BITS = 1 << 26
-
-    def __init__(self) -> None:
-        self._bloom = bytearray(self._BITS >> 3)
-        self._recent: set[int] = set()
-        self._runs: list[array[int]] = []
-
-    def __len__(self) -> int:
-        return len(self._recent) + sum(len(run) for run in self._runs)
-
-    def add(self, digest: int) -> bool:
-        """Add ``digest``; True if it was already there."""
-        mask = self._BITS - 1
-        a = digest & mask
-        b = (digest >> 32) & mask
-        bloom = self._bloom
-        if bloom[a >> 3] & (1 << (a & 7)) and bloom[b >> 3] & (1 << (b & 7)):
-            if digest in self._recent or self._in_runs(digest):
-                return True
-        else:
-            bloom[a >> 3] |= 1 << (a & 7)
-            bloom[b >> 3] |= 1 << (b & 7)
-        recent = self._recent
-        recent.add(digest)
-        if len(recent) >= self._CHUNK:
-            self._runs.append(array("Q", sorted(recent)))
-            self._recent = set()
-        return False
-
-    def _in_runs(self, digest: int) -> bool:
-        for run in self._runs:
-            i = bisect.bisect_left(run, digest)
-            if i < len(run) and run[i] == digest:
-                return True
-        return False
+_DUPLICATE = Problem(Code.DUPLICATE_KEY, "key", "another row of this file has the same key")
 
 
 class CrossRowChecks:
     """Checks across the rows of one file: duplicate keys, >12 rows per previous contact.
 
-    Memory: about 8 bytes per distinct key plus a fixed 8 MiB; one small dict entry per distinct
-    previous contact id.
+    Memory is bounded (see :mod:`taskloader.spill`): up to 1M key digests (8 bytes each) and
+    100,000 previous-contact counts in memory, the rest in a temporary SQLite file.
     """
 
-    def __init__(self, previous_contact_max: int = PREVIOUS_CONTACT_MAX) -> None:
-        self._keys = _DigestSet()
-        self._previous: dict[int, int] = {}
+    def __init__(
+        self,
+        previous_contact_max: int = PREVIOUS_CONTACT_MAX,
+        *,
+        keys: DigestSet | None = None,
+        previous: DigestCounter | None = None,
+    ) -> None:
+        self._keys = keys if keys is not None else DigestSet()
+        self._previous = previous if previous is not None else DigestCounter()
         self._previous_max = previous_contact_max
+        text = f"more than {previous_contact_max} rows share this previous contact"
+        self._too_many = Problem(Code.PREVIOUS_CONTACT_LIMIT, "previous_contact_id", text)
 
     def check(self, request: TaskRequest) -> list[Problem]:
         problems: list[Problem] = []
-        if self._keys.add(_digest(request.key)):
-            text = "another row of this file has the same key"
-            problems.append(Problem(Code.DUPLICATE_KEY, "key", text))
-        previous = request.params.get("PreviousContactId")
-        if previous:
-            digest = _digest(previous)
-            count = self._previous.get(digest, 0) + 1
-            self._previous[digest] = count
-            if count > self._previous_max:
-                text = f"more than {self._previous_max} rows share this previous contact"
-                problems.append(Problem(Code.PREVIOUS_CONTACT_LIMIT, "previous_contact_id", text))
+        self.check_into(request, problems)
         return problems
+
+    def check_into(self, request: TaskRequest, problems: list[Problem]) -> None:
+        """:meth:`check`, appending to ``problems``."""
+        if self._keys.add(_digest(request.key)):
+            problems.append(_DUPLICATE)
+        previous = request.params.get("PreviousContactId")
+        if previous and self._previous.increment(_digest(previous)) > self._previous_max:
+            problems.append(self._too_many)
 
 
 def check_row(
@@ -252,14 +219,15 @@ def check_row(
 ) -> Checked:
     """Map and validate one row. ``template`` is the resolved template, None for a row without
     one, or the :func:`template_problem` when resolving it failed."""
-    problems: list[Problem] = [Problem(code, None, text) for code, text in row.problems]
     if isinstance(template, Problem):
-        mapped = mapper.map_row(row, None)
+        request = mapper.map_row(row, None).request
+        problems = [Problem(code, None, text) for code, text in row.problems]
         problems.append(template)
     else:
-        mapped = mapper.map_row(row, template)
-        problems += mapped.problems
-        problems += validate(mapped.request, template, limits)
+        request, problems = mapper.map_row(row, template)
+        if row.problems:
+            problems[:0] = [Problem(code, None, text) for code, text in row.problems]
+        problems += validate(request, template, limits)
     if cross is not None:
-        problems += cross.check(mapped.request)
-    return Checked(mapped.request, problems)
+        cross.check_into(request, problems)
+    return Checked(request, problems)
