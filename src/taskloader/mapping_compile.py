@@ -134,10 +134,16 @@ def compile_plan(
         "    refs = {}",
         "    attrs = {}",
     ]
+    present = frozenset(sorted_columns)  # the plan's columns: exactly the row's keys
     for i, entry in enumerate(entries):
         column, _, _, _, fallback, label = entry
+        if column not in present:  # fed only by a constant or a template default
+            if fallback is not None:
+                ns[f"f{i}"] = fallback
+                src += [f"    v = f{i}", *_assign(i, entry, ns, "    ")]
+            continue
         src += [
-            f"    v = get({column!r})",
+            f"    v = values[{column!r}]",
             "    if v.__class__ is not str and v is not None:",
             f"        v = _coerce(v, problems, {label!r})",
             "    if v:",
