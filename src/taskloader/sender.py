@@ -9,6 +9,7 @@ token instead of creating a second task.
 from __future__ import annotations
 
 import hashlib
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -89,7 +90,12 @@ async def sender(
             finally:
                 if result is None:  # cancelled mid-call: unknown, so re-send on resume
                     result = item.outcome(RowStatus.UNPROCESSED)
-                with anyio.CancelScope(shield=True):
+                # On a hard stop the ledger writer is gone: the row is not terminal in the
+                # ledger, so resume re-sends it with the same ClientToken.
+                with (
+                    anyio.CancelScope(shield=True),
+                    suppress(anyio.BrokenResourceError, anyio.ClosedResourceError),
+                ):
                     await outcomes.send(result)
 
 

@@ -280,4 +280,6 @@ def emulator_process(tmp_path: Path) -> Iterator[EmulatorHandle]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
         log.close()
