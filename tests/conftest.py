@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import hypothesis
 import pytest
 import structlog
 from botocore.config import Config
@@ -162,3 +163,10 @@ def aws_cli(emulator: EmulatorHandle) -> Any:
         return json.loads(proc.stdout) if proc.stdout.strip() else {}
 
     return run
+
+
+# A loaded CI machine must not turn slow example generation into failures.
+hypothesis.settings.register_profile(
+    "taskloader", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow]
+)
+hypothesis.settings.load_profile("taskloader")

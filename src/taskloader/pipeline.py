@@ -87,12 +87,38 @@ async def run_import(
     policy: RetryPolicy | None = None,
     gate: QuotaGate | None = None,
 ) -> RunReport:
-    """Import ``location``; returns what happened. File and usage errors raise."""
+    """Import ``location``; returns what happened. File and usage errors raise.
+
+    SIGINT/SIGTERM are handled from the first await to the last, result files and S3 uploads
+    included: a signal while the run finishes up never kills it half-way.
+    """
+    control = RunControl()
+    hard_stop = anyio.CancelScope()
+    with _bare_errors():
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watch_signals, control, hard_stop)
+            report = await _import(
+                location, settings, control, hard_stop,
+                client=client, tty=tty, policy=policy, gate=gate,
+            )  # fmt: skip
+            tg.cancel_scope.cancel()
+    return report
+
+
+async def _import(
+    location: str,
+    settings: Settings,
+    control: RunControl,
+    hard_stop: anyio.CancelScope,
+    *,
+    client: Any,
+    tty: bool | None,
+    policy: RetryPolicy | None,
+    gate: QuotaGate | None,
+) -> RunReport:
     instance_id = resolved_instance_id(settings)
     fingerprint, etag = await input_identity(location, settings)
-    control = RunControl()
     stats = RunStats()
-    hard_stop = anyio.CancelScope()
     async with (
         open_workspace(settings, location, control) as workspace,
         _client(settings, client) as api,
@@ -158,9 +184,7 @@ async def run_import(
             )
             feed = _Feed(preparer, plan, ledger, batch_id, control, stats)
             with hard_stop, _bare_errors():
-                await _run_stages(
-                    settings, reader, feed, sending, writer, hard_stop, tty, workspace, ledger
-                )
+                await _run_stages(settings, reader, feed, sending, writer, tty, workspace, ledger)
             interrupted = hard_stop.cancelled_caught
             counts = await anyio.to_thread.run_sync(ledger.counts)
             snapshot = {
@@ -220,7 +244,6 @@ async def _run_stages(
     feed: _Feed,
     sending: Sending,
     writer: LedgerWriter,
-    hard_stop: anyio.CancelScope,
     tty: bool | None,
     workspace: Workspace,
     ledger: Ledger,
@@ -230,7 +253,6 @@ async def _run_stages(
     out_tx, out_rx = anyio.create_memory_object_stream[RowOutcome](OUTCOME_BUFFER)
     senders_scope = anyio.CancelScope()
     async with anyio.create_task_group() as outer:
-        outer.start_soon(watch_signals, control, hard_stop)
         outer.start_soon(
             partial(report_progress, stats, interval=settings.progress_interval, tty=tty)
         )

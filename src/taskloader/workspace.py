@@ -22,6 +22,7 @@ from pathlib import Path
 import anyio
 
 from taskloader.control import RunControl, StopReason
+from taskloader.errors import InputFileError
 from taskloader.ledger import Ledger, fingerprint_file
 from taskloader.s3 import S3Url, is_s3
 from taskloader.s3_input import head_s3_input
@@ -104,4 +105,11 @@ async def input_identity(location: str, settings: Settings) -> tuple[str | None,
     if is_s3(location):
         info = await anyio.to_thread.run_sync(head_s3_input, S3Url.parse_object(location), settings)
         return info.fingerprint, info.etag
-    return await anyio.to_thread.run_sync(fingerprint_file, location), None
+    try:
+        return await anyio.to_thread.run_sync(fingerprint_file, location), None
+    except FileNotFoundError:
+        raise InputFileError(location, "file not found") from None
+    except IsADirectoryError:
+        raise InputFileError(location, "is a directory, not a file") from None
+    except PermissionError:
+        raise InputFileError(location, "permission denied") from None

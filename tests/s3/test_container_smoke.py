@@ -10,7 +10,7 @@ SCRIPT = Path(__file__).parents[2] / "scripts" / "smoke_container.py"
 def test_container_smoke_script_passes_every_check() -> None:
     """SIGTERM -> exit 3 with an S3 checkpoint, lock -> exit 2, restart resumes to exit 1."""
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--rows", "120"],
+        [sys.executable, str(SCRIPT), "--rows", "240"],
         capture_output=True, text=True, timeout=240, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
