@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/bench_validate.py                 # 1M rows: rate, ratio; RSS 1M and 5M
     .venv/bin/python scripts/bench_validate.py --rows 200000 --rss-sizes 200000
+    .venv/bin/python scripts/bench_validate.py --rss-sizes "" --cli   # + `taskloader validate`
 
 Each RSS figure comes from a fresh subprocess (ru_maxrss covers the whole process life).
 """
@@ -117,6 +118,29 @@ def dry_run(path: Path) -> tuple[int, int, float]:
     return n, invalid, time.perf_counter() - start
 
 
+def cli_seconds(path: Path, templates: Path) -> float:
+    """Wall time of the real `taskloader validate` (reader thread, async Preparer) on ``path``."""
+    exe = Path(sys.executable).with_name("taskloader")
+    cmd = [str(exe), "validate", str(path), "--templates", str(templates), "--format", "json"]
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def cli(tmp: Path, path: Path, rows: int) -> None:
+    templates = tmp / "templates"
+    templates.mkdir()
+    (templates / "bench.json").write_text(json.dumps(template().to_api()))
+    tiny = tmp / "tiny.csv"
+    generate(tiny, 1)
+    startup = cli_seconds(tiny, templates)
+    seconds = cli_seconds(path, templates)
+    print(
+        f"taskloader validate : {rows / seconds:>10,.0f} rows/s end to end "
+        f"({rows / (seconds - startup):,.0f} rows/s without the {startup:.2f} s start-up)"
+    )
+
+
 def child(path: str) -> None:
     """Run one dry-run in this (fresh) process and print its figures as JSON."""
     n, invalid, seconds = dry_run(Path(path))
@@ -131,6 +155,7 @@ def main() -> None:
     parser.add_argument("--rss-sizes", default="1000000,5000000")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--profile", action="store_true", help="cProfile the dry-run")
+    parser.add_argument("--cli", action="store_true", help="also time `taskloader validate`")
     args = parser.parse_args()
     if args.child:
         child(args.child)
@@ -151,6 +176,8 @@ def main() -> None:
         print(f"rows: {n:,}  invalid: {invalid:,}  columns: {len(COLUMNS)}  template fields: 10")
         print(f"csv.DictReader loop : {base_rate:>10,.0f} rows/s")
         print(f"read+map+validate   : {rate:>10,.0f} rows/s  ({rate / base_rate:.2f}x DictReader)")
+        if args.cli:
+            cli(Path(tmp), path, n)
         for size in [int(s) for s in args.rss_sizes.split(",") if s]:
             sized = Path(tmp) / f"rss-{size}.csv"
             generate(sized, size)

@@ -135,7 +135,9 @@ def test_rename_route_and_ignore() -> None:
         "ignore": ["internal"],
     }
     result = mapped(
-        {"Title": "t", "Cost": "7", "customer": "C1", "ticket": "T1", "internal": "x"}, **config
+        {"Title": "t", "Cost": "7", "customer": "C1", "ticket": "T1", "internal": "x"},
+        TPL,
+        **config,
     )
     params = result.request.params
     assert params["Name"] == "t"
@@ -164,7 +166,7 @@ def test_without_a_template_columns_are_not_sent_and_not_reported_unknown() -> N
     assert "References" not in result.request.params
     assert mapper.unknown_columns == ()
     mapper.map_row(row({"name": "a", "Amount": "1", "Stray": "x"}), TPL)
-    assert mapper.unknown_columns == ("Stray",)
+    assert list(mapper.unknown_columns) == ["Stray"]
 
 
 def test_self_assign_fields_cannot_be_set_from_a_file() -> None:

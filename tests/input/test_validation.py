@@ -69,7 +69,7 @@ def test_inactive_template() -> None:
     ],
 )
 def test_a_flow_must_be_determinable(
-    flow: str | None, params: dict[str, str], expected: list[str]
+    flow: str | None, params: dict[str, object], expected: list[str]
 ) -> None:
     assert codes(params, template(contact_flow_id=flow)) == expected
 
