@@ -48,9 +48,13 @@ class RunControl:
 async def watch_signals(control: RunControl, hard_stop: CancelScope) -> None:
     """First signal: graceful stop. Second: cancel ``hard_stop`` at once."""
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        # Count signals, not stop reasons: a run already stopping for another reason (error
+        # budget, quota wait) must still exit at the second Ctrl-C.
+        signalled = False
         async for signum in signals:
-            if control.reason is StopReason.SIGNAL:
+            if signalled:
                 log.warning("run.interrupted", signal=signal.Signals(signum).name)
                 hard_stop.cancel()
                 return
+            signalled = True
             control.stop(StopReason.SIGNAL, signal.Signals(signum).name)

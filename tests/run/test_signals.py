@@ -118,3 +118,41 @@ def test_second_sigint_exits_at_once_and_the_ledger_resumes(
     assert stats["contacts_created"] == rows
     assert contact_pairs(emulator) == succeeded_pairs(ledger)
     assert [r.number for r in ledger_records(ledger)] == list(range(1, rows + 1))
+
+
+def test_sigint_twice_exits_at_once_after_the_run_stopped_for_another_reason(
+    emulator_process: EmulatorHandle, tmp_path: Path
+) -> None:
+    """The run is already stopping (error budget) and waits for a hanging call within a long
+    grace period: Ctrl-C twice still exits at once, and a rerun finishes without duplicates."""
+    emulator = emulator_process
+    # Seed 0 makes the first request hang and the second answer 500 (a failed row with
+    # --max-attempts 1, over --max-failures 0); nothing else gets through.
+    emulator.configure(faults={"hang": 0.5, "error_500": 0.5}, seed=0)
+    path = write_csv(tmp_path / "tasks.csv", task_rows(10))
+    ledger = tmp_path / "out" / "ledger.sqlite"
+    args = [str(path), *emulator_args(emulator), "--ledger", str(ledger), "--rate", "5",
+            "--burst", "1", "--concurrency", "2", "--max-failures", "0", "--max-attempts", "1",
+            "--grace-period", "120"]  # fmt: skip
+    proc = TaskloaderProcess.start(args, tmp_path / "logs", {"TASKLOADER_READ_TIMEOUT": "120"})
+    try:
+        wait_for(lambda: any(e["event"] == "run.stopping" for e in proc.events()))
+        assert emulator.stats()["faults"] == {"hang": 1, "error_500": 1}
+        proc.signal(signal.SIGINT)
+        time.sleep(0.5)
+        assert proc.alive()  # the hanging call holds the graceful stop
+        proc.signal(signal.SIGINT)
+        code = proc.wait(timeout=15)
+    finally:
+        proc.kill()
+
+    # Interrupted (3) or aborted (4): either way at once, not after the 120 s grace period.
+    assert code in (3, 4), proc.stderr_text()
+    assert "Traceback" not in proc.stderr_text()
+
+    emulator.configure(faults={"hang": 0.0, "error_500": 0.0})
+    code, proc = run_cli([*args, "--redrive-failed"], tmp_path / "logs")
+    assert code == 0, proc.stderr_text()
+    assert emulator.stats()["duplicate_tokens"] == 0
+    assert contact_pairs(emulator) == succeeded_pairs(ledger)
+    assert len(emulator.contacts()) == 10
