@@ -135,10 +135,9 @@ async def validate_file(
                 await anyio.to_thread.run_sync(writer.open)
             async for chunk in read_in_chunks(reader):
                 bad: list[Prepared] = []
-                for row in chunk:
-                    item = await preparer.prepare(row)
+                for item in await preparer.prepare_chunk(chunk):
                     summary.add(item)
-                    if not item.valid:
+                    if item.problems:
                         bad.append(item)
                 if writer is not None and bad:
                     await anyio.to_thread.run_sync(writer.write, bad)

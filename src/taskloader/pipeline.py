@@ -325,8 +325,8 @@ class _Feed:
                 if stored_numbers
                 else {}
             )
-            for row in chunk:
-                item = await self._preparer.prepare(row)
+            for item in await self._preparer.prepare_chunk(chunk):
+                row = item.row
                 if row.number in plan.done:
                     self._stats.skipped += 1
                     continue

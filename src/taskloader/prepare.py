@@ -150,3 +150,17 @@ class Preparer:
         template = await self.template_for(row)
         checked = check_row(row, template, self.mapper, self.limits, self.cross)
         return Prepared(row, checked.request, checked.problems)
+
+    async def prepare_chunk(self, rows: list[Row]) -> list[Prepared]:
+        """:meth:`prepare` for a chunk; awaits only when a template is not yet resolved."""
+        out: list[Prepared] = []
+        append = out.append
+        templates, mapper, limits, cross = self._templates, self.mapper, self.limits, self.cross
+        for row in rows:
+            ref = mapper.template_ref(row)
+            template = None if ref is None else templates.get(ref)
+            if template is None and ref is not None:
+                template = await self.template_for(row)
+            checked = check_row(row, template, mapper, limits, cross)
+            append(Prepared(row, checked.request, checked.problems))
+        return out
