@@ -105,3 +105,21 @@ async def test_throttling_slows_the_run_down_and_it_recovers(
     assert all(e["new_rate"] <= rate for e in changes)
     # Fewer cuts than throttles: answers to requests sent before a cut do not cut again.
     assert len(cuts) < injected
+
+
+async def test_concurrency_caps_requests_in_flight(
+    run: Run, emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    """With every call taking 100 ms and --concurrency 3, the emulator creates at most
+    3 x (window / 100 ms + 1) contacts in any window, whatever the (high) rate allows."""
+    concurrency, latency, rows = 3, 0.1, 30
+    emulator.configure(faults={"latency_ms": latency * 1000})
+    path = write_csv(tmp_path / "tasks.csv", task_rows(rows))
+
+    report = await run(path, rate=200.0, burst=20, concurrency=concurrency)
+
+    assert report.exit_code == 0
+    created = sorted(c["CreatedTime"] for c in emulator.contacts())
+    assert len(created) == rows
+    assert worst_excess(created, concurrency / latency) <= concurrency + 1
+    assert created[-1] - created[0] >= (rows / concurrency - 1) * latency * 0.9

@@ -168,8 +168,9 @@ async def test_unknown_instance_is_fatal_at_once(
     tmp_path: Path,
     with_template: bool,
 ) -> None:
-    """An instance id the account does not have stops the run at its first call: exit 4, no
-    contact, every valid row left unprocessed (resumable), whether or not rows need templates."""
+    """An instance id the account does not have stops the run at its first call: exit 4 with
+    the API's message, no contact, whether or not rows need templates; every row is left
+    unprocessed and a rerun with the right instance completes the ledger."""
     rows: list[dict[str, str]] = task_rows(40)
     columns: tuple[str, ...] = COLUMNS
     if with_template:
@@ -196,6 +197,14 @@ async def test_unknown_instance_is_fatal_at_once(
         counts = ledger_counts(tmp_path / "out" / "ledger.sqlite")
         assert counts["succeeded"] == counts["failed"] == 0
         assert counts["unprocessed"] + counts["pending"] == 40
+        # Resumable: the same ledger with the right instance sends every row.
+        code, proc = run_cli(
+            [str(path), *emulator_args(emulator), "--rate", "100",
+             "--ledger", str(tmp_path / "out" / "ledger.sqlite")],
+            tmp_path / "logs",
+        )  # fmt: skip
+        assert code == 0, proc.stderr_text()
+        assert len(emulator.contacts()) == 40
 
 
 def test_missing_credentials_are_fatal(

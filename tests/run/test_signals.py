@@ -156,3 +156,46 @@ def test_sigint_twice_exits_at_once_after_the_run_stopped_for_another_reason(
     assert emulator.stats()["duplicate_tokens"] == 0
     assert contact_pairs(emulator) == succeeded_pairs(ledger)
     assert len(emulator.contacts()) == 10
+
+
+def test_sigterm_with_hanging_calls_stops_when_the_grace_period_ends(
+    emulator_process: EmulatorHandle, tmp_path: Path
+) -> None:
+    """SIGTERM while calls hang: after --grace-period the in-flight calls are cancelled and
+    recorded unprocessed, result files are written, exit 3; the rerun sends those rows again
+    with their tokens and finishes without a duplicate."""
+    emulator = emulator_process
+    rows = 40
+    path = write_csv(tmp_path / "tasks.csv", task_rows(rows))
+    ledger = tmp_path / "out" / "ledger.sqlite"
+    args = [str(path), *emulator_args(emulator), "--ledger", str(ledger), "--rate", "20",
+            "--burst", "2", "--concurrency", "3", "--grace-period", "1"]  # fmt: skip
+    proc = TaskloaderProcess.start(args, tmp_path / "logs", {"TASKLOADER_READ_TIMEOUT": "120"})
+    try:
+        wait_for(lambda: len(emulator.contacts()) >= 5)
+        emulator.configure(faults={"hang": 1.0})
+        wait_for(lambda: emulator.stats()["faults"].get("hang", 0) >= 3)
+        proc.signal(signal.SIGTERM)
+        code = proc.wait(timeout=20)  # the grace period (1 s), not the read timeout (120 s)
+    finally:
+        proc.kill()
+
+    assert code == 3, proc.stderr_text()
+    events = proc.events()
+    assert any(e["event"] == "run.grace_expired" for e in events)
+    counts = ledger_counts(ledger)
+    created = len(emulator.contacts())
+    assert counts["succeeded"] == created
+    assert counts["unprocessed"] == rows - created
+    assert counts["pending"] == counts["failed"] == 0
+    unprocessed = read_csv(ledger.parent / "unprocessed.csv")
+    assert len(unprocessed) == rows - created
+
+    emulator.configure(faults={"hang": 0.0})
+    code, proc = run_cli(args, tmp_path / "logs")
+
+    assert code == 0, proc.stderr_text()
+    stats = emulator.stats()
+    assert stats["duplicate_tokens"] == 0
+    assert stats["contacts_created"] == rows
+    assert contact_pairs(emulator) == succeeded_pairs(ledger)
