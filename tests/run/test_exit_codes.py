@@ -63,15 +63,7 @@ def _over_budget(emulator: EmulatorHandle, tmp: Path) -> list[str]:
         (_all_valid, 0, 5),
         (_one_invalid, 1, 4),
         (_bad_flag, 2, 0),
-        pytest.param(
-            _missing_file, 2, 0,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="the input is fingerprinted (workspace.input_identity -> fingerprint_file) "
-                "before it is opened, so a missing file raises a bare FileNotFoundError: "
-                "traceback and exit 1 instead of a file error and exit 2",
-            ),
-        ),
+        (_missing_file, 2, 0),
         (_broken_jsonl, 2, None),
         (_quota_never_drains, 3, None),
         (_over_budget, 4, 2),
