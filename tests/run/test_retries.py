@@ -4,6 +4,7 @@ row with the API's code, fatal errors stop the run (exit 4), and the error budge
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 
 from taskloader.emulator import EmulatorSettings, EmulatorThread
 from taskloader.emulator.world import default_world
+from taskloader.pipeline import run_import
 from tests.conftest import REGION, EmulatorHandle
 from tests.run.conftest import (
     COLUMNS,
@@ -229,8 +231,6 @@ def test_missing_credentials_are_fatal(
 @pytest.fixture(scope="module")
 def denying_emulator() -> Any:
     """An emulator whose world refuses one access key with AccessDeniedException."""
-    from dataclasses import replace
-
     world = replace(default_world(), denied_access_keys=frozenset({"AKIDDENIEDDENIED"}))
     settings = EmulatorSettings(world=world, seed=1).without_limits()
     with EmulatorThread(settings) as server:
@@ -295,3 +295,45 @@ async def test_failure_rate_budget(run: Run, emulator: EmulatorHandle, tmp_path:
     sent = report.counts["failed"] + report.counts["succeeded"]
     assert 20 <= sent <= 20 + 4 + 1
     assert report.counts["unprocessed"] == 200 - sent
+
+
+async def test_the_row_deadline_bounds_retrying(
+    run: Run, emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    """A row answered 503 forever gives up when its --row-deadline is spent, long before
+    --max-attempts, and is failed with the last error."""
+    emulator.configure(faults={"error_503": 1.0})
+    path = write_csv(tmp_path / "tasks.csv", task_rows(2))
+
+    report = await run(path, max_attempts=1000, row_deadline=0.3, backoff_base=0.05,
+                       backoff_cap=0.1)  # fmt: skip
+
+    assert report.exit_code == 1
+    assert report.counts["failed"] == 2
+    for rec in ledger_records(Path(report.ledger)):
+        assert rec.error_code == "ServiceUnavailableException"
+        assert 2 <= rec.attempts < 100
+    assert sum(start_requests(emulator).values()) == sum(
+        r.attempts for r in ledger_records(Path(report.ledger))
+    )
+
+
+async def test_a_call_that_times_out_is_retried_with_the_same_token(
+    emulator_process: EmulatorHandle, make_settings: Any, tmp_path: Path
+) -> None:
+    """Calls that never get an answer time out (--read-timeout) and are retried; every row
+    ends succeeded with one contact."""
+    emulator = emulator_process
+    emulator.configure(faults={"hang": 0.2}, seed=3)
+    path = write_csv(tmp_path / "tasks.csv", task_rows(20))
+    settings = make_settings(endpoint_url=emulator.url, read_timeout=0.3)
+
+    report = await run_import(str(path), settings, tty=False)
+
+    assert report.exit_code == 0
+    stats = emulator.stats()
+    assert stats["faults"]["hang"] > 0
+    assert stats["contacts_created"] == 20
+    assert stats["duplicate_tokens"] == 0
+    assert contact_pairs(emulator) == succeeded_pairs(Path(report.ledger))
+    assert report.stats["retries"] >= stats["faults"]["hang"]
