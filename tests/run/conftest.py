@@ -196,7 +196,9 @@ class TaskloaderProcess:
     stderr: Path
 
     @classmethod
-    def start(cls, args: Sequence[str], workdir: Path, env: Mapping[str, str] | None = None):
+    def start(
+        cls, args: Sequence[str], workdir: Path, env: Mapping[str, str] | None = None
+    ) -> TaskloaderProcess:
         workdir.mkdir(parents=True, exist_ok=True)
         n = len(list(workdir.glob("run-*.out")))
         out, err = workdir / f"run-{n}.out", workdir / f"run-{n}.err"
@@ -230,8 +232,10 @@ class TaskloaderProcess:
         """The structured log events the run printed (JSON lines on stdout)."""
         out = []
         for line in self.stdout.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("{"):
+            try:
                 out.append(json.loads(line))
+            except ValueError:
+                continue  # not an event, or a line the live process is still writing
         return out
 
     def kill(self) -> None:
