@@ -43,7 +43,8 @@ def test_sigkill_mid_run_then_resume_creates_no_duplicate(
     """`taskloader run` killed with SIGKILL twice, each time with tasks created but not yet in
     the ledger, then rerun with the same command until it finishes: the emulator saw no
     ClientToken twice, replayed the unrecorded rows idempotently, and its contacts are exactly
-    the ledger's succeeded rows, one record per input row."""
+    the ledger's succeeded rows, one record per input row. (A second run on the live ledger is
+    refused with exit 2; the killed run's lock does not block the rerun.)"""
     emulator = emulator_process
     rows = 150
     path = write_csv(tmp_path / "tasks.csv", task_rows(rows))
@@ -54,6 +55,12 @@ def test_sigkill_mid_run_then_resume_creates_no_duplicate(
     for at_least in (20, 70):
         proc = TaskloaderProcess.start(args, tmp_path / "logs")
         try:
+            if at_least == 20:
+                # A second run on the same ledger while this one is live is refused.
+                wait_for(lambda: len(emulator.contacts()) >= 1)
+                code, other = run_cli(args, tmp_path / "logs")
+                assert code == 2, other.stderr_text()
+                assert "another run holds it" in other.stderr_text()
             # Kill while some created tasks are not in the ledger yet (batches commit every
             # 0.5 s): those rows must be re-sent with their original tokens.
             wait_for(
