@@ -96,7 +96,12 @@ def record_from_row(row: tuple[Any, ...]) -> LedgerRecord:
 def encode_raw(raw: Mapping[str, Any] | None) -> str | None:
     if raw is None:
         return None
-    return json.dumps(dict(raw), ensure_ascii=False, separators=(",", ":"), default=str)
+    text = json.dumps(dict(raw), ensure_ascii=False, separators=(",", ":"), default=str)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from a JSONL escape: keep it as an escape
+        text = json.dumps(dict(raw), separators=(",", ":"), default=str)
+    return text
 
 
 def _iso(value: datetime | None) -> str | None:

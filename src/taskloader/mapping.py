@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from taskloader.mapping_compile import hash_cells
 from taskloader.mapping_plan import Plan, build_plan
-from taskloader.rules import Problem
+from taskloader.rules import Code, Problem
 from taskloader.source import Row
 from taskloader.template import TaskTemplate
 
@@ -124,10 +124,20 @@ class Mapper:
         values = row.values
         columns = tuple(values)
         plan = self.plan(template, columns)
+        wrong_shape: list[Problem] = []
         if plan.nested:
+            wrong_shape = [
+                Problem(Code.INVALID_VALUE, name, "must be a JSON object of names to values")
+                for name in _NESTED
+                if name in values
+                and values[name] is not None
+                and not isinstance(values[name], dict)
+            ]
             values = _flatten(values)
             plan = self.plan(template, tuple(values))
         key, params, problems = plan.run(values)
+        if wrong_shape:
+            problems = [*wrong_shape, *problems]
         return Mapped(TaskRequest(key, params), problems)
 
 
@@ -135,9 +145,10 @@ def _flatten(values: Mapping[str, Any]) -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for name, value in values.items():
         prefix = _NESTED.get(name)
-        if prefix is not None and isinstance(value, dict):
-            for inner, cell in value.items():
-                flat[prefix + str(inner)] = cell
+        if prefix is not None:
+            if isinstance(value, dict):  # anything else was reported by map_row
+                for inner, cell in value.items():
+                    flat[prefix + str(inner)] = cell
         else:
             flat[name] = value
     return flat

@@ -29,6 +29,7 @@ class Code(enum.StrEnum):
     """Every stable, machine-readable problem code."""
 
     RAGGED_ROW = "ragged_row"
+    INVALID_TEXT = "invalid_text"
     UNKNOWN_COLUMN = "unknown_column"
     INVALID_VALUE = "invalid_value"
     UNSUPPORTED_FIELD = "unsupported_field"

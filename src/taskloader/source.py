@@ -249,11 +249,13 @@ def _json_rows(lines: _Lines, columns: list[str]) -> Iterator[Row]:
         if not text.strip():
             continue
         try:
-            value = json.loads(text)
+            value = json.loads(text, parse_constant=_no_constants)
         except RecursionError:
             raise InputFileError(name, "JSON nested too deeply", line=line_no) from None
         except json.JSONDecodeError as exc:
             raise InputFileError(name, f"not valid JSON ({exc.msg})", line=line_no) from None
+        except ValueError as exc:  # e.g. an integer beyond Python's digit limit, NaN
+            raise InputFileError(name, f"not valid JSON ({exc})", line=line_no) from None
         if not isinstance(value, dict):
             raise InputFileError(name, "line is not a JSON object", line=line_no)
         for key in value:
@@ -261,4 +263,20 @@ def _json_rows(lines: _Lines, columns: list[str]) -> Iterator[Row]:
                 known.add(key)
                 columns.append(key)
         number += 1
-        yield Row(name, number, line_no, value)
+        problems: tuple[tuple[str, str], ...] = ()
+        if "\\u" in text and _has_lone_surrogate(value):
+            problems = (("invalid_text", "a string holds a lone surrogate: not valid Unicode"),)
+        yield Row(name, number, line_no, value, problems)
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """True when a decoded JSON value holds a lone surrogate escape such as ``\\ud800``."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
