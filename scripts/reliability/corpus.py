@@ -142,12 +142,13 @@ def cases() -> list[Case]:
         Case("dup_keys.jsonl", "duplicate JSON keys (last wins)",
              _jsonl('{"key": "k1", "name": "a", "name": "b", "Customer name": "A", '
                     '"Account number": 1, "Reason": "Billing"}'), 0, 0, {"succeeded": 1}),
-        Case("wrong_types.jsonl", "null, list, object, bool, NaN where strings belong",
+        Case("wrong_types.jsonl", "null, list, object, bool; `fields` a string",
              _jsonl(_obj(1, name=None), _obj(2, name=["a"]), _obj(3, name={"a": 1}),
-                    _obj(4, **{"Account number": True}), '{"key": "k5", "name": "n", '
-                    '"Customer name": "A", "Account number": NaN, "Reason": "Billing"}',
-                    _obj(6, fields="not an object"), _obj(7)), 1, 1,
-             {"invalid": 6, "succeeded": 1}),
+                    _obj(4, **{"Account number": True}), _obj(5, fields="not an object"),
+                    _obj(6)), 1, 1, {"invalid": 5, "succeeded": 1}),
+        Case("nan.jsonl", "NaN, not JSON", _jsonl(
+             '{"key": "k1", "name": "n", "Customer name": "A", "Account number": NaN, '
+             '"Reason": "Billing"}', _obj(2)), 2, 2),
         # --- generated: values the API refuses ---
         Case("bad_values.csv", "past/garbage schedule, bad expiry, bad attribute key",
              _csv("k1,n,Ana,1,Billing,2001-01-01T00:00:00Z,,", "k2,n,Ana,1,Billing,soon,,",
