@@ -87,7 +87,12 @@ class Background:
         import boto3
         from botocore.config import Config
 
-        self.client = boto3.client(
+        session = boto3.Session(
+            aws_access_key_id="AKIDBACKGROUND",
+            aws_secret_access_key="background",
+            region_name="us-east-1",
+        )
+        self.client = session.client(
             "connect",
             endpoint_url=url,
             config=Config(retries={"total_max_attempts": 1}, max_pool_connections=4),
