@@ -77,7 +77,7 @@ class ReportWriter:
         self._csv: Any = None
 
     def open(self) -> None:
-        self._fh = self._path.open("w", encoding="utf-8", newline="")
+        self._fh = self._path.open("w", encoding="utf-8", errors="backslashreplace", newline="")
         if not self._jsonl:
             self._csv = csv.writer(self._fh)
             self._csv.writerow([*self._columns, "row", "line", "problems"])

@@ -50,6 +50,7 @@ class RunReport:
     batch_id: str
     results: ResultFiles | None
     stop_reason: str | None
+    stop_detail: str | None = None
 
 
 def exit_code_for(counts: dict[str, int], reason: StopReason | None) -> int:
@@ -215,6 +216,7 @@ async def _import(
         batch_id,
         results,
         control.reason.value if control.reason else None,
+        control.detail,
     )
 
 

@@ -208,7 +208,7 @@ def _atomic(path: Path) -> Iterator[IO[str]]:
     """A text file written under a temporary name, fsynced and renamed over ``path`` on success."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with tmp.open("w", encoding="utf-8", newline="") as f:
+        with tmp.open("w", encoding="utf-8", errors="backslashreplace", newline="") as f:
             yield f
             f.flush()
             os.fsync(f.fileno())

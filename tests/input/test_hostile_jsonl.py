@@ -9,6 +9,7 @@ import pytest
 from taskloader.errors import InputFileError
 from taskloader.ledger import Ledger, RowOutcome, RowStatus
 from taskloader.mapping import Mapper
+from taskloader.results import write_results
 from taskloader.source import Row, SourceOptions, read_rows
 
 from .helpers import template
@@ -42,7 +43,9 @@ def test_a_lone_surrogate_makes_the_row_invalid_and_still_fits_the_ledger(tmp_pa
             RowOutcome(bad.number, bad.line, "k", "t", RowStatus.INVALID, raw=bad.values),
         ])  # fmt: skip
         (record,) = list(ledger.iter_records())
+        files = write_results(ledger, tmp_path / "out")
     assert json.loads(json.dumps(record.raw)) == {"name": "\ud800"}
+    assert "\\ud800" in files.invalid.read_text(encoding="utf-8")  # escaped, not a crash
 
 
 def test_nested_sections_that_are_not_objects_are_row_problems() -> None:

@@ -84,4 +84,5 @@ def _print(report: RunReport) -> None:
     if report.results is not None:
         click.echo(f"results: {report.out_dir}/", err=True)
     if report.stop_reason:
-        click.echo(f"stopped: {report.stop_reason}", err=True)
+        detail = f": {report.stop_detail}" if report.stop_detail else ""
+        click.echo(f"stopped ({report.stop_reason}){detail}", err=True)
