@@ -34,7 +34,7 @@ from taskloader.results import ResultFiles, write_results
 from taskloader.retry import RetryPolicy
 from taskloader.sender import Sending, Work, client_token, sender
 from taskloader.settings import Settings
-from taskloader.templates import ApiTemplateSource, DirTemplateSource, TemplateCache, retrying_call
+from taskloader.templates import template_cache_for
 from taskloader.workspace import Workspace, input_identity, open_workspace
 
 log = structlog.get_logger(__name__)
@@ -150,17 +150,7 @@ async def _import(
                 batch_id=batch_id,
                 resumed=len(plan.done) > 0 or len(plan.stored) > 0,
             )
-            template_pacer = Pacer(2.0, 5)
-            cache = (
-                TemplateCache(
-                    ApiTemplateSource(api, instance_id, call=retrying_call(template_pacer)),
-                    disk_dir=settings.template_cache_dir,
-                    ttl=settings.template_cache_ttl,
-                )
-                if settings.templates_dir is None
-                else _offline_cache(settings)
-            )
-            preparer = Preparer(cache, settings)
+            preparer = Preparer(template_cache_for(settings, api, instance_id), settings)
             sending = Sending(
                 client=api,
                 instance_id=instance_id,
@@ -233,11 +223,6 @@ def _bare_errors() -> Iterator[None]:
         if error is None:
             raise
         raise error from None
-
-
-def _offline_cache(settings: Settings) -> TemplateCache:
-    assert settings.templates_dir is not None
-    return TemplateCache(DirTemplateSource(settings.templates_dir))
 
 
 async def _run_stages(

@@ -146,11 +146,6 @@ class Preparer:
             self._templates[ref] = found
         return found
 
-    async def prepare(self, row: Row) -> Prepared:
-        template = await self.template_for(row)
-        checked = check_row(row, template, self.mapper, self.limits, self.cross)
-        return Prepared(row, checked.request, checked.problems)
-
     async def prepare_chunk(self, rows: list[Row]) -> list[Prepared]:
         """:meth:`prepare` for a chunk; awaits only when a template is not yet resolved."""
         out: list[Prepared] = []

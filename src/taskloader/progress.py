@@ -108,20 +108,8 @@ async def report_progress(stats: RunStats, *, interval: float, tty: bool | None 
         task = progress.add_task(
             "import", total=stats.total, ok=0, failed=0, bad=0, rate=0.0, throttles=0
         )
-        try:
-            while True:
-                progress.update(
-                    task,
-                    total=stats.total,
-                    completed=stats.done,
-                    ok=stats.succeeded,
-                    failed=stats.failed,
-                    bad=stats.invalid,
-                    rate=stats.rate,
-                    throttles=stats.throttles,
-                )
-                await anyio.sleep(0.25)
-        finally:
+
+        def show() -> None:
             progress.update(
                 task,
                 total=stats.total,
@@ -132,3 +120,10 @@ async def report_progress(stats: RunStats, *, interval: float, tty: bool | None 
                 rate=stats.rate,
                 throttles=stats.throttles,
             )
+
+        try:
+            while True:
+                show()
+                await anyio.sleep(0.25)
+        finally:
+            show()

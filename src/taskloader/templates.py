@@ -267,15 +267,22 @@ class TemplateCache:
         tmp.replace(path)
 
 
+def template_cache_for(settings: Settings, client: Any, instance_id: str) -> TemplateCache:
+    """Offline from ``templates_dir``; else through ``client``, paced and retried."""
+    if settings.templates_dir is not None:
+        return TemplateCache(DirTemplateSource(settings.templates_dir))
+    source = ApiTemplateSource(client, instance_id, call=retrying_call(Pacer(2.0, 5)))
+    return TemplateCache(
+        source, disk_dir=settings.template_cache_dir, ttl=settings.template_cache_ttl
+    )
+
+
 @asynccontextmanager
 async def open_template_cache(settings: Settings) -> AsyncIterator[TemplateCache]:
-    """The run's template cache: offline from ``templates_dir``, else through the Connect API."""
+    """A template cache with its own Connect client (none at all when offline)."""
     if settings.templates_dir is not None:
-        yield TemplateCache(DirTemplateSource(settings.templates_dir))
+        yield template_cache_for(settings, None, "")
         return
     instance_id = resolved_instance_id(settings)
     async with connect_client(settings) as client:
-        source = ApiTemplateSource(client, instance_id)
-        yield TemplateCache(
-            source, disk_dir=settings.template_cache_dir, ttl=settings.template_cache_ttl
-        )
+        yield template_cache_for(settings, client, instance_id)
