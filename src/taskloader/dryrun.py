@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -15,14 +15,20 @@ from typing import IO, Any
 import anyio
 import structlog
 
-from taskloader.prepare import Prepared, Preparer, input_rows, read_in_chunks
+from taskloader.prepare import Preparer, input_rows, read_in_chunks
 from taskloader.results import neutralise
+from taskloader.rules import Problem
 from taskloader.settings import Settings
+from taskloader.source import Row, RowReader
 from taskloader.templates import TemplateCache
 
 log = structlog.get_logger(__name__)
 
 FIRST_ROWS = 5
+RECORD_CHUNK = 2048  # records per hop to the reader thread; ~10 ms of checking on the loop
+
+#: An invalid row and its problems.
+Invalid = tuple[Row, list[Problem]]
 
 
 @dataclass
@@ -40,17 +46,17 @@ class ValidationSummary:
     problems: dict[str, CodeCount] = field(default_factory=dict)
     unknown_columns: tuple[str, ...] = ()
 
-    def add(self, item: Prepared) -> None:
-        self.rows += 1
-        if item.valid:
-            self.valid += 1
-            return
-        self.invalid += 1
-        for code in dict.fromkeys(p.code for p in item.problems):
-            entry = self.problems.setdefault(code, CodeCount())
-            entry.count += 1
-            if len(entry.rows) < FIRST_ROWS:
-                entry.rows.append(item.row.number)
+    def add(self, valid: int, invalid: list[Invalid]) -> None:
+        """Count ``valid`` valid rows and the ``invalid`` ones with their problem codes."""
+        self.rows += valid + len(invalid)
+        self.valid += valid
+        self.invalid += len(invalid)
+        for row, problems in invalid:
+            for code in dict.fromkeys(p.code for p in problems):
+                entry = self.problems.setdefault(code, CodeCount())
+                entry.count += 1
+                if len(entry.rows) < FIRST_ROWS:
+                    entry.rows.append(row.number)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -82,26 +88,26 @@ class ReportWriter:
             self._csv = csv.writer(self._fh)
             self._csv.writerow([*self._columns, "row", "line", "problems"])
 
-    def write(self, items: list[Prepared]) -> None:
+    def write(self, items: list[Invalid]) -> None:
         assert self._fh is not None
-        for item in items:
+        for row, row_problems in items:
             problems = [
-                {"code": p.code, "field": p.field, "message": p.message} for p in item.problems
+                {"code": p.code, "field": p.field, "message": p.message} for p in row_problems
             ]
             if self._jsonl:
                 record = {
-                    "row": item.row.number,
-                    "line": item.row.line,
-                    "values": item.row.values,
+                    "row": row.number,
+                    "line": row.line,
+                    "values": row.values,
                     "problems": problems,
                 }
                 self._fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
             else:
-                cells = [_cell(item.row.values.get(c)) for c in self._columns]
+                cells = [_cell(row.values.get(c)) for c in self._columns]
                 text = "; ".join(
                     f"{p['code']}({p['field'] or '-'}): {p['message']}" for p in problems
                 )
-                self._csv.writerow([*cells, item.row.number, item.row.line, neutralise(text)])
+                self._csv.writerow([*cells, row.number, row.line, neutralise(text)])
 
     def close(self) -> None:
         if self._fh is not None:
@@ -114,6 +120,25 @@ def _cell(value: Any) -> str:
     if not isinstance(value, str):
         value = json.dumps(value, ensure_ascii=False)
     return neutralise(value)
+
+
+async def _checked(
+    preparer: Preparer, reader: RowReader, name: str
+) -> AsyncIterator[tuple[int, list[Invalid]]]:
+    """(valid count, invalid rows) per chunk: CSV records by the compiled check, JSONL by rows."""
+    if reader.records is None:
+        async for rows in read_in_chunks(reader):
+            items = await preparer.prepare_chunk(rows)
+            bad = [(item.row, item.problems) for item in items if item.problems]
+            yield len(rows) - len(bad), bad
+        return
+    header, records, first = list(reader.columns), reader.records, 1
+    while True:
+        lines, chunk = await anyio.to_thread.run_sync(records.read, RECORD_CHUNK)
+        if not chunk:
+            return
+        yield await preparer.check_records(name, header, first, lines, chunk)
+        first += len(chunk)
 
 
 async def validate_file(
@@ -133,12 +158,8 @@ async def validate_file(
             if report is not None:
                 writer = ReportWriter(report, reader.columns)
                 await anyio.to_thread.run_sync(writer.open)
-            async for chunk in read_in_chunks(reader):
-                bad: list[Prepared] = []
-                for item in await preparer.prepare_chunk(chunk):
-                    summary.add(item)
-                    if item.problems:
-                        bad.append(item)
+            async for valid, bad in _checked(preparer, reader, location):
+                summary.add(valid, bad)
                 if writer is not None and bad:
                     await anyio.to_thread.run_sync(writer.write, bad)
                 if on_progress is not None:

@@ -87,6 +87,11 @@ class Mapper:
         self._template_columns = tuple(renamed)
 
     @property
+    def template_columns(self) -> tuple[str, ...]:
+        """The columns that may name a row's template, in the order they are looked at."""
+        return self._template_columns
+
+    @property
     def unknown_columns(self) -> tuple[str, ...]:
         """Columns seen so far that map to nothing (for one warning at the end of a run)."""
         return tuple(self._unknown)

@@ -27,6 +27,7 @@ from taskloader.rules import (
     Code,
     LengthRule,
     OptionRule,
+    PatternRule,
     Problem,
     scalar_text,
 )
@@ -63,8 +64,13 @@ def _coerce(value: Any, problems: list[Problem], label: str) -> str | bool:
     return text if text is not None else ""
 
 
-def _assign(i: int, entry: Entry, ns: dict[str, Any], pad: str) -> list[str]:
-    """Lines that check ``v`` (a str) and store the entry's value, or record its problem."""
+def assign(
+    i: int, entry: Entry, ns: dict[str, Any], pad: str, dest: str | None = None
+) -> list[str]:
+    """Lines that check ``v`` (a str) and store the entry's value, or record its problem.
+
+    ``dest``: store the bare checked value there (a Reference's value unwrapped) instead of in
+    the entry's sink; :mod:`taskloader.record_check` uses this to check without building."""
     _, sink, target, rule, _, label = entry
     if sink >= len(_SINKS):  # a refused column or field: the rule always raises
         ns[f"r{i}"] = rule
@@ -77,6 +83,7 @@ def _assign(i: int, entry: Entry, ns: dict[str, Any], pad: str) -> list[str]:
     ref_type = getattr(rule, "ref_type", None)
     check = getattr(rule, "check", rule) if ref_type is not None else rule
     guard = None
+    lines: list[str] = []
     if check is str:
         value = "v"
     elif isinstance(check, LengthRule):
@@ -86,14 +93,26 @@ def _assign(i: int, entry: Entry, ns: dict[str, Any], pad: str) -> list[str]:
         guard, value = f"v not in o{i}", "v"
         ns[f"o{i}"] = check.allowed
         ns[f"p{i}"] = Problem(Code.INVALID_OPTION, label, OPTION_MESSAGE)
+    elif isinstance(check, PatternRule):
+        guard, value = f"not m{i}(v)", "v"
+        if check.limit is not None:
+            guard = f"len(v) > {check.limit} or {guard}"
+        if check.strip:
+            lines.append(f"{pad}v = v.strip()")
+        ns[f"m{i}"] = check.pattern.fullmatch
+        ns[f"p{i}"] = Problem(check.code, label, check.message)
     else:
         ns[f"r{i}"] = check
         value = f"r{i}(v)"
-    if ref_type is not None:
-        value = f"{{'Value': {value}, 'Type': {ref_type!r}}}"
-    store = f"{_SINKS[sink]}[{target!r}] = {value}"
+    if dest is not None:
+        store = f"{dest} = {value}"
+    else:
+        if ref_type is not None:
+            value = f"{{'Value': {value}, 'Type': {ref_type!r}}}"
+        store = f"{_SINKS[sink]}[{target!r}] = {value}"
     if guard is not None:
         return [
+            *lines,
             f"{pad}if {guard}:",
             f"{pad}    problems.append(p{i})",
             f"{pad}else:",
@@ -140,21 +159,21 @@ def compile_plan(
         if column not in present:  # fed only by a constant or a template default
             if fallback is not None:
                 ns[f"f{i}"] = fallback
-                src += [f"    v = f{i}", *_assign(i, entry, ns, "    ")]
+                src += [f"    v = f{i}", *assign(i, entry, ns, "    ")]
             continue
         src += [
             f"    v = values[{column!r}]",
             "    if v.__class__ is not str and v is not None:",
             f"        v = _coerce(v, problems, {label!r})",
             "    if v:",
-            *_assign(i, entry, ns, "        "),
+            *assign(i, entry, ns, "        "),
         ]
         if fallback is not None:
             ns[f"f{i}"] = fallback
             src += [
                 "    elif v is not False:",
                 f"        v = f{i}",
-                *_assign(i, entry, ns, "        "),
+                *assign(i, entry, ns, "        "),
             ]
     if template_id is not None:
         src.append(f"    params['TaskTemplateId'] = {template_id!r}")

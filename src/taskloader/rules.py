@@ -195,6 +195,24 @@ class OptionRule:
         return value
 
 
+@dataclass(frozen=True, slots=True)
+class PatternRule:
+    """Matches ``pattern`` whole (after dropping surrounding blanks if ``strip``), and is at most
+    ``limit`` characters; the value sent is the text matched. The compiled mapper inlines this."""
+
+    pattern: re.Pattern[str]
+    code: Code
+    message: str
+    strip: bool = False
+    limit: int | None = None
+
+    def __call__(self, value: str) -> str:
+        text = value.strip() if self.strip else value
+        if (self.limit is not None and len(text) > self.limit) or not self.pattern.fullmatch(text):
+            raise BadValue(self.code, self.message)
+        return text
+
+
 _text = LengthRule(
     TEXT_MAX, Code.TEXT_TOO_LONG, f"TEXT field must be under {TEXT_MAX + 1} characters"
 )
@@ -205,11 +223,7 @@ _text_area = LengthRule(
 )
 
 
-def _number(value: str) -> str:
-    text = value.strip()
-    if _NUMBER.fullmatch(text) is None:
-        raise BadValue(Code.INVALID_NUMBER, "expected a number")
-    return text
+_number = PatternRule(_NUMBER, Code.INVALID_NUMBER, "expected a number", strip=True)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -224,16 +238,8 @@ def _boolean(value: str) -> str:
     return text
 
 
-def _email(value: str) -> str:
-    if len(value) > 254 or _EMAIL.fullmatch(value) is None:
-        raise BadValue(Code.INVALID_EMAIL, "expected an email address")
-    return value
-
-
-def _url(value: str) -> str:
-    if _URL.fullmatch(value) is None:
-        raise BadValue(Code.INVALID_URL, "expected an http(s) URL")
-    return value
+_email = PatternRule(_EMAIL, Code.INVALID_EMAIL, "expected an email address", limit=254)
+_url = PatternRule(_URL, Code.INVALID_URL, "expected an http(s) URL")
 
 
 def _one_of(options: tuple[str, ...]) -> Callable[[str], str]:

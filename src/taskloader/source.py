@@ -11,14 +11,16 @@ very large cells (a 10 MB note) are read, not refused.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import gzip
+import io
 import itertools
 import json
 import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Literal, cast
@@ -71,11 +73,18 @@ def detect_format(name: str, options: SourceOptions) -> Format:
 
 class RowReader:
     """An iterator of :class:`Row` with the file's ``columns`` (CSV header order; for JSONL the
-    keys in first-seen order, growing as rows are read)."""
+    keys in first-seen order, growing as rows are read).
 
-    def __init__(self, rows: Iterator[Row], columns: list[str]) -> None:
+    For CSV, ``records`` is the same stream one level lower, read in chunks of cells (numbered
+    1, 2, ... in order; see :func:`csv_row`). A consumer reads one or the other, never both.
+    """
+
+    def __init__(
+        self, rows: Iterator[Row], columns: list[str], records: CsvRecords | None = None
+    ) -> None:
         self._rows = rows
         self._columns = columns
+        self.records = records
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -122,40 +131,64 @@ def open_rows(path: str, options: SourceOptions) -> Iterator[RowReader]:
         yield read_rows(fh, path, options)
 
 
-class _Lines:
-    """Decoded lines of a binary stream (C-level iteration: ``map`` over the stream's lines).
+class _Checked(io.RawIOBase):
+    """The raw bytes, cut at the first line holding a NUL byte or bytes that are not UTF-8.
 
-    Decoding and gzip failures surface from ``iterate``'s consumer; :meth:`failure` turns them
-    into an InputFileError at the line the consumer had reached.
+    Checking a block at a time keeps decoding and line splitting in C (a ``TextIOWrapper``
+    reads from here). The lines before a bad one are still delivered; the next read raises an
+    :class:`InputFileError` naming the bad line.
     """
 
     def __init__(self, raw: IO[bytes], name: str) -> None:
-        self.name = name
+        self._raw = raw
+        self._name = name
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._newlines = 0  # newlines delivered so far
+        self._pending: InputFileError | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._pending is not None:
+            raise self._pending
+        data = self._raw.read(len(buffer))
+        bad, reason = self._first_bad(data)
+        if bad >= 0:
+            line = self._newlines + data.count(b"\n", 0, bad) + 1
+            self._pending = InputFileError(self._name, reason, line=line)
+            data = data[: data.rfind(b"\n", 0, bad) + 1]
+            if not data:
+                raise self._pending
+        self._newlines += data.count(b"\n")
+        buffer[: len(data)] = data
+        return len(data)
+
+    def _first_bad(self, data: bytes) -> tuple[int, str]:
+        """(index of the first bad byte in ``data`` or -1, what is wrong)."""
+        nul = data.find(b"\x00")
+        held = len(self._decoder.getstate()[0])  # an unfinished character from the last block
         try:
-            first = raw.readline()
-            head = (_decode(first).removeprefix("\ufeff"),) if first else ()
-            self.lines: Iterator[str] = itertools.chain(head, map(_decode, raw))
-        except Exception as exc:
-            raise self.failure(exc, 1) or exc from None
+            self._decoder.decode(data if nul < 0 else data[:nul], final=not data)
+        except UnicodeDecodeError as exc:
+            return max(exc.start - held, 0), "not UTF-8 text"
+        return nul, "binary content (NUL byte)"
+
+
+class _Lines:
+    """Decoded lines (split at ``\\n`` only, BOM dropped) of a binary stream."""
+
+    def __init__(self, raw: IO[bytes], name: str) -> None:
+        self.name = name
+        buffered = io.BufferedReader(_Checked(raw, name), buffer_size=1 << 16)
+        self.lines: Iterator[str] = io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="\n")
 
     def failure(self, exc: BaseException, line: int) -> InputFileError | None:
-        if isinstance(exc, _NulByte):
-            return InputFileError(self.name, "binary content (NUL byte)", line=line)
-        if isinstance(exc, UnicodeDecodeError):
-            return InputFileError(self.name, "not UTF-8 text", line=line)
+        if isinstance(exc, InputFileError):
+            return exc
         if isinstance(exc, (OSError, EOFError, zlib.error)):
             return InputFileError(self.name, f"cannot read: {exc}", line=line)
         return None
-
-
-class _NulByte(ValueError):
-    pass
-
-
-def _decode(data: bytes) -> str:
-    if b"\x00" in data:
-        raise _NulByte
-    return data.decode("utf-8")
 
 
 def _csv_reader(lines: _Lines, options: SourceOptions) -> RowReader:
@@ -175,7 +208,8 @@ def _csv_reader(lines: _Lines, options: SourceOptions) -> RowReader:
         if column in seen:
             raise InputFileError(name, f"duplicate column {column!r} in the header", line=1)
         seen.add(column)
-    return RowReader(_csv_rows(reader, lines, header, options.ragged_tolerance), header)
+    records = CsvRecords(reader, lines, len(header), options.ragged_tolerance)
+    return RowReader(_csv_rows(records, name, header), header, records)
 
 
 def _next_record(reader: Any, lines: _Lines, name: str) -> list[str] | None:
@@ -201,36 +235,74 @@ def _csv_error(exc: Exception, reader: Any, lines: _Lines) -> InputFileError | N
     return InputFileError(lines.name, f"malformed CSV: {text}", line=line)
 
 
-def _csv_rows(reader: Any, lines: _Lines, header: list[str], tolerance: int) -> Iterator[Row]:
-    name = lines.name
-    width = len(header)
-    number = 0
-    ragged = 0
-    start = reader.line_num + 1
-    try:
-        for record in reader:
-            end = reader.line_num
-            if len(record) == width:
-                number += 1
-                yield Row(name, number, start, dict(zip(header, record, strict=True)))
-            elif record:
-                ragged += 1
-                if ragged > tolerance:
+class CsvRecords:
+    """A CSV file's records a chunk at a time, with the line each one starts on.
+
+    :meth:`read` hands back ``(lines, records)``: ``records`` as the csv module parsed them
+    (blank lines dropped, ragged records kept, refused past the tolerance) and ``lines[i]`` the
+    line ``records[i]`` starts on. A chunk without blank lines, embedded newlines or ragged
+    records (the usual case) costs no per-record Python work beyond the parse.
+    """
+
+    def __init__(self, reader: Any, lines: _Lines, width: int, tolerance: int) -> None:
+        self._reader = reader
+        self._lines = lines
+        self._width = width
+        self._tolerance = tolerance
+        self._ragged = 0
+
+    def read(self, size: int) -> tuple[Sequence[int], list[list[str]]]:
+        """Up to ``size`` records; none at the end of the file. Blocking."""
+        reader = self._reader
+        base = reader.line_num  # the line before the chunk's first record
+        try:
+            records: list[list[str]] = list(itertools.islice(reader, size))
+        except Exception as exc:
+            raise _csv_error(exc, reader, self._lines) or exc from None
+        if reader.line_num - base == len(records) and set(map(len, records)) == {self._width}:
+            return range(base + 1, base + 1 + len(records)), records
+        return self._walk(base, records)
+
+    def _walk(self, line: int, records: list[list[str]]) -> tuple[list[int], list[list[str]]]:
+        starts: list[int] = []
+        kept: list[list[str]] = []
+        for record in records:
+            start = line + 1
+            line = start + sum(cell.count("\n") for cell in record)
+            if not record:
+                continue
+            if len(record) != self._width:
+                self._ragged += 1
+                if self._ragged > self._tolerance:
                     raise InputFileError(
-                        name,
-                        f"ragged record: {len(record)} fields, the header has {width} "
-                        f"(more than {tolerance} ragged records tolerated)",
+                        self._lines.name,
+                        f"ragged record: {len(record)} fields, the header has {self._width} "
+                        f"(more than {self._tolerance} ragged records tolerated)",
                         line=start,
                     )
-                number += 1
-                message = f"record has {len(record)} fields, the header has {width}"
-                values = dict(zip(header, record, strict=False))
-                yield Row(name, number, start, values, ((RAGGED_ROW, message),))
-            start = end + 1
-    except InputFileError:
-        raise
-    except Exception as exc:
-        raise _csv_error(exc, reader, lines) or exc from None
+            starts.append(start)
+            kept.append(record)
+        return starts, kept
+
+
+def csv_row(name: str, header: list[str], number: int, line: int, record: list[str]) -> Row:
+    """The :class:`Row` of one CSV record; a ragged record carries its ``ragged_row`` problem."""
+    if len(record) == len(header):
+        return Row(name, number, line, dict(zip(header, record, strict=True)))
+    message = f"record has {len(record)} fields, the header has {len(header)}"
+    values = dict(zip(header, record, strict=False))
+    return Row(name, number, line, values, ((RAGGED_ROW, message),))
+
+
+def _csv_rows(records: CsvRecords, name: str, header: list[str]) -> Iterator[Row]:
+    number = 0
+    while True:
+        lines, chunk = records.read(256)
+        if not chunk:
+            return
+        for line, record in zip(lines, chunk, strict=True):
+            number += 1
+            yield csv_row(name, header, number, line, record)
 
 
 def _json_rows(lines: _Lines, columns: list[str]) -> Iterator[Row]:

@@ -65,7 +65,7 @@ _PARAM_OF_FIELD = {
     FieldType.EXPIRY_DURATION: "SegmentAttributes",
 }
 _ATTRIBUTE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-_good_keys: set[str] = set()
+good_keys: set[str] = set()
 _required_cache: dict[str, tuple[TaskTemplate, tuple[tuple[str, str | None], ...]]] = {}
 
 
@@ -74,7 +74,7 @@ def template_problem(code: Code) -> Problem:
     return Problem(code, "template", _TEMPLATE_MESSAGES[code])
 
 
-def _required(template: TaskTemplate) -> tuple[tuple[str, str | None], ...]:
+def required_fields(template: TaskTemplate) -> tuple[tuple[str, str | None], ...]:
     """(field name, top-level parameter or None for a reference) of each required field."""
     cached = _required_cache.get(template.id)
     if cached is not None and cached[0] is template:
@@ -91,80 +91,120 @@ def _required(template: TaskTemplate) -> tuple[tuple[str, str | None], ...]:
     return tuple(out)
 
 
-def _utf8_len(text: str) -> int:
+NO_NAME = Problem(Code.NAME_MISSING, "name", "the task has no name")
+AMBIGUOUS_FLOW = Problem(
+    Code.AMBIGUOUS_FLOW,
+    "contact_flow_id",
+    "give either contact_flow_id or quick_connect_id, not both",
+)
+NO_FLOW = Problem(
+    Code.NO_FLOW,
+    "contact_flow_id",
+    "no flow: the template has none and no contact_flow_id or quick_connect_id given",
+)
+IN_PAST = Problem(
+    Code.SCHEDULED_TIME_IN_PAST, "scheduled_time", "the scheduled time is in the past"
+)
+
+
+def name_too_long(limits: Limits) -> Problem:
+    return Problem(Code.NAME_TOO_LONG, "name", f"longer than {limits.name_max} characters")
+
+
+def description_too_long(limits: Limits) -> Problem:
+    text = f"longer than {limits.description_max} characters"
+    return Problem(Code.DESCRIPTION_TOO_LONG, "description", text)
+
+
+def required_missing(field_name: str) -> Problem:
+    text = "required by the template and has no value or default"
+    return Problem(Code.REQUIRED_FIELD_MISSING, field_name, text)
+
+
+def too_far(limits: Limits) -> Problem:
+    text = f"more than {limits.schedule_horizon} ahead"
+    return Problem(Code.SCHEDULED_TIME_TOO_FAR, "scheduled_time", text)
+
+
+def references_too_large(size: int, limits: Limits) -> Problem:
+    text = f"references total {size} UTF-8 bytes, over {limits.references_max_bytes}"
+    return Problem(Code.REFERENCES_TOO_LARGE, None, text)
+
+
+def attributes_too_large(size: int, limits: Limits) -> Problem:
+    text = f"attributes total {size} UTF-8 bytes, over {limits.attributes_max_bytes}"
+    return Problem(Code.ATTRIBUTES_TOO_LARGE, None, text)
+
+
+def utf8_len(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode())
 
 
 def validate(request: TaskRequest, template: TaskTemplate | None, limits: Limits) -> list[Problem]:
-    """Every request-level problem of a mapped row."""
+    """Every request-level problem of a mapped row.
+
+    :mod:`taskloader.record_check` compiles these same rules, in this order, for CSV records;
+    a change here belongs there too (``tests/input/test_record_check.py`` holds them equal).
+    """
     problems: list[Problem] = []
     params = request.params
     if template is not None and not template.active:
         problems.append(template_problem(Code.TEMPLATE_INACTIVE))
     name = params.get("Name")
     if not name:
-        problems.append(Problem(Code.NAME_MISSING, "name", "the task has no name"))
+        problems.append(NO_NAME)
     elif len(name) > limits.name_max:
-        text = f"longer than {limits.name_max} characters"
-        problems.append(Problem(Code.NAME_TOO_LONG, "name", text))
+        problems.append(name_too_long(limits))
     description = params.get("Description")
     if description and len(description) > limits.description_max:
-        text = f"longer than {limits.description_max} characters"
-        problems.append(Problem(Code.DESCRIPTION_TOO_LONG, "description", text))
+        problems.append(description_too_long(limits))
     flows = ("ContactFlowId" in params) + ("QuickConnectId" in params)
     if flows > 1:
-        text = "give either contact_flow_id or quick_connect_id, not both"
-        problems.append(Problem(Code.AMBIGUOUS_FLOW, "contact_flow_id", text))
+        problems.append(AMBIGUOUS_FLOW)
     elif flows == 0 and (template is None or not template.contact_flow_id):
-        text = "no flow: the template has none and no contact_flow_id or quick_connect_id given"
-        problems.append(Problem(Code.NO_FLOW, "contact_flow_id", text))
+        problems.append(NO_FLOW)
     refs: dict[str, dict[str, str]] = params.get("References") or {}
     if template is not None and template.required:
-        for field_name, param in _required(template):
+        for field_name, param in required_fields(template):
             if (param is None and field_name not in refs) or (param and param not in params):
-                text = "required by the template and has no value or default"
-                problems.append(Problem(Code.REQUIRED_FIELD_MISSING, field_name, text))
+                problems.append(required_missing(field_name))
     if refs:
-        text = "".join(refs) + "".join([ref["Value"] for ref in refs.values()])
-        size = _utf8_len(text)
+        size = utf8_len("".join(refs) + "".join([ref["Value"] for ref in refs.values()]))
         if size > limits.references_max_bytes:
-            text = f"references total {size} UTF-8 bytes, over {limits.references_max_bytes}"
-            problems.append(Problem(Code.REFERENCES_TOO_LARGE, None, text))
+            problems.append(references_too_large(size, limits))
     attrs: dict[str, str] | None = params.get("Attributes")
     if attrs:
-        _check_attributes(attrs, limits, problems)
+        check_attributes(attrs, limits, problems)
     when: datetime | None = params.get("ScheduledTime")
     if when is not None:
         now = limits.clock()
         if when < now:
-            text = "the scheduled time is in the past"
-            problems.append(Problem(Code.SCHEDULED_TIME_IN_PAST, "scheduled_time", text))
+            problems.append(IN_PAST)
         elif when > now + limits.schedule_horizon:
-            text = f"more than {limits.schedule_horizon} ahead"
-            problems.append(Problem(Code.SCHEDULED_TIME_TOO_FAR, "scheduled_time", text))
+            problems.append(too_far(limits))
     return problems
 
 
-def _check_attributes(attrs: dict[str, str], limits: Limits, problems: list[Problem]) -> None:
-    size = _utf8_len("".join(attrs) + "".join(attrs.values()))
-    if not _good_keys.issuperset(attrs):
-        _check_attribute_keys(attrs, problems)
+def check_attributes(attrs: dict[str, str], limits: Limits, problems: list[Problem]) -> None:
+    """Attribute keys' charset, then their total size, appended to ``problems``."""
+    size = utf8_len("".join(attrs) + "".join(attrs.values()))
+    if not good_keys.issuperset(attrs):
+        check_attribute_keys(attrs, problems)
     if size > limits.attributes_max_bytes:
-        text = f"attributes total {size} UTF-8 bytes, over {limits.attributes_max_bytes}"
-        problems.append(Problem(Code.ATTRIBUTES_TOO_LARGE, None, text))
+        problems.append(attributes_too_large(size, limits))
 
 
-def _check_attribute_keys(attrs: dict[str, str], problems: list[Problem]) -> None:
+def check_attribute_keys(attrs: dict[str, str], problems: list[Problem]) -> None:
     for key in attrs:
-        if key not in _good_keys:
+        if key not in good_keys:
             if _ATTRIBUTE_KEY.fullmatch(key) is None:
                 text = "attribute keys may hold only letters, digits, '-' and '_'"
                 problems.append(Problem(Code.INVALID_ATTRIBUTE_KEY, f"attr.{key}", text))
-            elif len(_good_keys) < 10_000:
-                _good_keys.add(key)
+            elif len(good_keys) < 10_000:
+                good_keys.add(key)
 
 
-def _digest(text: str) -> int:
+def digest(text: str) -> int:
     if len(text) == 64:  # most keys are sha256 hex already (content keys): take 64 bits of it
         try:
             return int(text[:16], 16)
@@ -173,7 +213,7 @@ def _digest(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest())
 
 
-_DUPLICATE = Problem(Code.DUPLICATE_KEY, "key", "another row of this file has the same key")
+DUPLICATE = Problem(Code.DUPLICATE_KEY, "key", "another row of this file has the same key")
 
 
 class CrossRowChecks:
@@ -196,6 +236,24 @@ class CrossRowChecks:
         text = f"more than {previous_contact_max} rows share this previous contact"
         self._too_many = Problem(Code.PREVIOUS_CONTACT_LIMIT, "previous_contact_id", text)
 
+    @property
+    def seen(self) -> Callable[[int], bool]:
+        """Record a key digest; True if an earlier row had it (compiled checks call this)."""
+        return self._keys.add
+
+    @property
+    def count_previous(self) -> Callable[[int], int]:
+        """Count one more row for a previous-contact digest; the new count."""
+        return self._previous.increment
+
+    @property
+    def previous_max(self) -> int:
+        return self._previous_max
+
+    @property
+    def too_many(self) -> Problem:
+        return self._too_many
+
     def check(self, request: TaskRequest) -> list[Problem]:
         problems: list[Problem] = []
         self.check_into(request, problems)
@@ -203,10 +261,16 @@ class CrossRowChecks:
 
     def check_into(self, request: TaskRequest, problems: list[Problem]) -> None:
         """:meth:`check`, appending to ``problems``."""
-        if self._keys.add(_digest(request.key)):
-            problems.append(_DUPLICATE)
         previous = request.params.get("PreviousContactId")
-        if previous and self._previous.increment(_digest(previous)) > self._previous_max:
+        self.check_digest_into(digest(request.key), previous, problems)
+
+    def check_digest_into(
+        self, key_digest: int, previous: str | None, problems: list[Problem]
+    ) -> None:
+        """:meth:`check_into` for a row key already digested."""
+        if self._keys.add(key_digest):
+            problems.append(DUPLICATE)
+        if previous and self._previous.increment(digest(previous)) > self._previous_max:
             problems.append(self._too_many)
 
 

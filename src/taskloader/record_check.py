@@ -1,0 +1,244 @@
+"""Dry-run checking of CSV records without building requests: a plan compiled to one function.
+
+`taskloader validate` needs each row's problems, not its StartTaskContact parameters. For one
+(template, CSV header) :func:`compile_check` writes a function that reads the record's cells by
+position, runs the same value rules as the mapper (through :func:`mapping_compile.assign`), then
+the request rules of :func:`validation.validate` and the cross-row checks, in the same order and
+with the same :class:`Problem` values, and builds nothing it does not need: no row dict, no
+Reference objects, no params dict. Rows it cannot take (ragged records, a template that did not
+resolve, nested JSON column names) go through :func:`validation.check_row` instead.
+
+``tests/input/test_record_check.py`` holds the two paths equal on generated rows. Two
+differences, neither visible in the problems: "now" for the scheduled-time rules is read once
+per chunk, not once per row; and a row without a key is told apart from the others by a hash
+of its cells (:func:`record_digest`) rather than by its sha256 content key, which only `run`
+needs (for the ClientToken).
+
+As in :mod:`taskloader.mapping_compile`, only ``repr`` of strings and names placed in the
+function's namespace reach the source text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from taskloader.mapping_compile import assign
+from taskloader.mapping_plan import ATTR, PARAM, REF, Plan
+from taskloader.rules import BadValue, Code, Problem
+from taskloader.template import TaskTemplate
+from taskloader.validation import (
+    AMBIGUOUS_FLOW,
+    DUPLICATE,
+    IN_PAST,
+    NO_FLOW,
+    NO_NAME,
+    CrossRowChecks,
+    Limits,
+    attributes_too_large,
+    check_attribute_keys,
+    description_too_long,
+    digest,
+    good_keys,
+    name_too_long,
+    references_too_large,
+    required_fields,
+    required_missing,
+    template_problem,
+    too_far,
+)
+
+_U64 = (1 << 64) - 1
+
+#: ``check(cells, now, latest) -> problems``; ``latest`` is ``now`` plus the schedule horizon.
+RecordCheck = Callable[[list[str], datetime, datetime], list[Problem]]
+
+
+def compile_check(
+    plan: Plan,
+    header: Sequence[str],
+    template: TaskTemplate | None,
+    limits: Limits,
+    cross: CrossRowChecks,
+) -> RecordCheck:
+    """The check of records with ``header`` against ``template``, as planned by ``plan``."""
+    position = {column: i for i, column in enumerate(header)}
+    ns: dict[str, Any] = {"BadValue": BadValue, "Problem": Problem}
+    params: dict[str, str] = {}  # top-level parameter -> its local variable
+    for _, sink, target, *_ in plan.entries:
+        if sink == PARAM:
+            params.setdefault(target, f"q{len(params)}")
+    src = ["def check(rec, now, latest):", "    problems = []", "    refs = {}", "    attrs = {}"]
+    if params:
+        src.append(f"    {' = '.join(params.values())} = None")
+    has = {REF: False, ATTR: False}
+    for i, entry in enumerate(plan.entries):
+        column, sink, target, _, fallback, _ = entry
+        dest = {REF: f"refs[{target!r}]", ATTR: f"attrs[{target!r}]"}.get(sink, params.get(target))
+        has[sink] = True
+        if column not in position:  # fed only by a constant or a template default
+            if fallback is not None:
+                ns[f"f{i}"] = fallback
+                src += [f"    v = f{i}", *assign(i, entry, ns, "    ", dest)]
+            continue
+        src += [
+            f"    v = rec[{position[column]}]",
+            "    if v:",
+            *assign(i, entry, ns, "        ", dest),
+        ]
+        if fallback is not None:
+            ns[f"f{i}"] = fallback
+            src += ["    else:", f"        v = f{i}", *assign(i, entry, ns, "        ", dest)]
+    src += _request_rules(template, limits, params, has[REF], has[ATTR], ns)
+    src += _cross_row(plan, position, params.get("PreviousContactId"), cross, ns)
+    src.append("    return problems")
+    exec(compile("\n".join(src), "<record check>", "exec"), ns)  # noqa: S102 - see module doc
+    check: RecordCheck = ns["check"]
+    return check
+
+
+def _request_rules(
+    template: TaskTemplate | None,
+    limits: Limits,
+    params: dict[str, str],
+    any_refs: bool,
+    any_attrs: bool,
+    ns: dict[str, Any],
+) -> list[str]:
+    """:func:`validation.validate`, specialised: rules that cannot fire are left out."""
+    ns.update(
+        _inactive=template_problem(Code.TEMPLATE_INACTIVE),
+        _no_name=NO_NAME,
+        _name_long=name_too_long(limits),
+        _desc_long=description_too_long(limits),
+        _ambiguous=AMBIGUOUS_FLOW,
+        _no_flow=NO_FLOW,
+        _past=IN_PAST,
+        _far=too_far(limits),
+        _limits=limits,
+        _refs_large=references_too_large,
+        _attrs_large=attributes_too_large,
+        _good=good_keys,
+        _check_keys=check_attribute_keys,
+    )
+    src = []
+    if template is not None and not template.active:
+        src.append("    problems.append(_inactive)")
+    name, description = params.get("Name"), params.get("Description")
+    if name is None:
+        src.append("    problems.append(_no_name)")
+    else:
+        src += [
+            f"    if not {name}:",
+            "        problems.append(_no_name)",
+            f"    elif len({name}) > {limits.name_max}:",
+            "        problems.append(_name_long)",
+        ]
+    if description is not None:
+        src += [
+            f"    if {description} and len({description}) > {limits.description_max}:",
+            "        problems.append(_desc_long)",
+        ]
+    flows = [params[p] for p in ("ContactFlowId", "QuickConnectId") if p in params]
+    needs_flow = template is None or not template.contact_flow_id
+    if len(flows) == 2:
+        src += [
+            f"    if {flows[0]} is not None and {flows[1]} is not None:",
+            "        problems.append(_ambiguous)",
+        ]
+        if needs_flow:
+            src += [
+                f"    elif {flows[0]} is None and {flows[1]} is None:",
+                "        problems.append(_no_flow)",
+            ]
+    elif needs_flow and flows:
+        src += [f"    if {flows[0]} is None:", "        problems.append(_no_flow)"]
+    elif needs_flow:
+        src.append("    problems.append(_no_flow)")
+    if template is not None and template.required:
+        for k, (field_name, param) in enumerate(required_fields(template)):
+            ns[f"_req{k}"] = required_missing(field_name)
+            if param is None:
+                test = f"{field_name!r} not in refs" if any_refs else None
+            else:
+                test = f"{params[param]} is None" if param in params else None
+            if test is None:  # nothing can feed the field: always missing
+                src.append(f"    problems.append(_req{k})")
+            else:
+                src += [f"    if {test}:", f"        problems.append(_req{k})"]
+    if any_refs:
+        src += [
+            "    if refs:",
+            "        t = ''.join(refs) + ''.join(refs.values())",
+            "        size = len(t) if t.isascii() else len(t.encode())",
+            f"        if size > {limits.references_max_bytes}:",
+            "            problems.append(_refs_large(size, _limits))",
+        ]
+    if any_attrs:
+        src += [
+            "    if attrs:",
+            "        t = ''.join(attrs) + ''.join(attrs.values())",
+            "        size = len(t) if t.isascii() else len(t.encode())",
+            "        if not _good.issuperset(attrs):",
+            "            _check_keys(attrs, problems)",
+            f"        if size > {limits.attributes_max_bytes}:",
+            "            problems.append(_attrs_large(size, _limits))",
+        ]
+    when = params.get("ScheduledTime")
+    if when is not None:
+        src += [
+            f"    if {when} is not None:",
+            f"        if {when} < now:",
+            "            problems.append(_past)",
+            f"        elif {when} > latest:",
+            "            problems.append(_far)",
+        ]
+    return src
+
+
+def record_digest(record: list[str], width: int) -> int:
+    """The digest the duplicate check uses for a record without a key: its cells' hash.
+
+    It stands in for the content key (see :func:`mapping.content_key`): within one file (one
+    header) two records have the same cells exactly when they have the same content key. A short
+    record is padded with empty cells and a long one cut, as its row's values are.
+    """
+    if len(record) != width:
+        record = (record + [""] * width)[:width]
+    return hash(tuple(record)) & _U64
+
+
+def _cross_row(
+    plan: Plan,
+    position: dict[str, int],
+    previous: str | None,
+    cross: CrossRowChecks,
+    ns: dict[str, Any],
+) -> list[str]:
+    """The row key's digest (the ``key`` cell, else :func:`record_digest`) and the cross-row
+    checks."""
+    ns.update(
+        _digest=digest,
+        _hash=hash,
+        _tuple=tuple,
+        _seen=cross.seen,
+        _count=cross.count_previous,
+        _dup=DUPLICATE,
+        _too_many=cross.too_many,
+    )
+    content = f"_hash(_tuple(rec)) & {_U64}"
+    if plan.key_column is not None:
+        src = [
+            f"    d = rec[{position[plan.key_column]}]",
+            f"    d = _digest(d) if d else {content}",
+        ]
+    else:
+        src = [f"    d = {content}"]
+    src += ["    if _seen(d):", "        problems.append(_dup)"]
+    if previous is not None:
+        src += [
+            f"    if {previous} and _count(_digest({previous})) > {cross.previous_max}:",
+            "        problems.append(_too_many)",
+        ]
+    return src
