@@ -20,12 +20,13 @@ from taskloader.results import neutralise
 from taskloader.rules import Problem
 from taskloader.settings import Settings
 from taskloader.source import Row, RowReader
+from taskloader.template import TaskTemplate
 from taskloader.templates import TemplateCache
 
 log = structlog.get_logger(__name__)
 
 FIRST_ROWS = 5
-RECORD_CHUNK = 2048  # records per hop to the reader thread; ~10 ms of checking on the loop
+RECORD_CHUNK = 2048  # records read and checked per hop to a worker thread
 
 #: An invalid row and its problems.
 Invalid = tuple[Row, list[Problem]]
@@ -133,12 +134,20 @@ async def _checked(
             yield len(rows) - len(bad), bad
         return
     header, records, first = list(reader.columns), reader.records, 1
+
+    def resolve(ref: str | None) -> TaskTemplate | Problem | None:
+        return anyio.from_thread.run(preparer.resolve, ref)
+
+    def step(first: int) -> tuple[int, int, list[Invalid]]:  # read and check in one thread
+        lines, chunk = records.read(RECORD_CHUNK)
+        return len(chunk), *preparer.check_records(name, header, first, lines, chunk, resolve)
+
     while True:
-        lines, chunk = await anyio.to_thread.run_sync(records.read, RECORD_CHUNK)
-        if not chunk:
+        read, valid, bad = await anyio.to_thread.run_sync(step, first)
+        if not read:
             return
-        yield await preparer.check_records(name, header, first, lines, chunk)
-        first += len(chunk)
+        yield valid, bad
+        first += read
 
 
 async def validate_file(

@@ -1,13 +1,15 @@
 """The front half shared by `validate` and `run`: read rows, resolve templates, map, validate.
 
-Reading and parsing are blocking, so rows are read in chunks in a worker thread; mapping and
-validation are pure functions run on the event loop between awaits (microseconds per row).
+Reading and parsing are blocking, so rows are read in chunks in a worker thread. For `run`,
+mapping and validation are pure functions run on the event loop between awaits (microseconds per
+row, at 2 sends a second). `validate` reads and checks each chunk of CSV records in one worker
+thread call (:meth:`Preparer.check_records`), calling back to the loop only to resolve a template.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -170,16 +172,22 @@ class Preparer:
             append(Prepared(row, checked.request, checked.problems))
         return out
 
-    async def check_records(
+    def check_records(
         self,
         name: str,
         header: list[str],
         first: int,
         lines: Sequence[int],
         records: list[list[str]],
+        resolve: Callable[[str | None], TaskTemplate | Problem | None],
     ) -> tuple[int, list[tuple[Row, list[Problem]]]]:
         """Check CSV records numbered from ``first`` without building requests (for `validate`):
-        how many are valid, and each invalid one as a :class:`Row` with its problems."""
+        how many are valid, and each invalid one as a :class:`Row` with its problems.
+
+        Blocking, and meant for a worker thread: it runs in the thread that read the records
+        (their cells are still in that core's cache), and ``resolve`` is :meth:`resolve` called
+        back on the event loop (``anyio.from_thread.run``), used once per template name.
+        """
         if self._checks_header != header:
             self._checks, self._checks_header = {}, header
             self._key_column = self.mapper.plan(None, tuple(header)).key_column
@@ -196,15 +204,14 @@ class Preparer:
                     break
             check = checks.get(ref, _UNSEEN)
             if check is _UNSEEN:
-                check = checks[ref] = await self._compile(ref, header)
+                check = checks[ref] = self._compile(ref, header, resolve(ref))
             if check is not None and len(record) == width:
                 problems = check(record, now, latest)
                 if problems:
                     invalid.append((csv_row(name, header, number, line, record), problems))
                 continue
             row = csv_row(name, header, number, line, record)
-            template = await self.resolve(ref)
-            request, problems = check_row(row, template, self.mapper, self.limits)
+            request, problems = check_row(row, resolve(ref), self.mapper, self.limits)
             key = row.values.get(self._key_column, "") if self._key_column else ""
             d = digest(key) if key else record_digest(record, width)
             self.cross.check_digest_into(d, request.params.get("PreviousContactId"), problems)
@@ -212,9 +219,10 @@ class Preparer:
                 invalid.append((row, problems))
         return len(records) - len(invalid), invalid
 
-    async def _compile(self, ref: str | None, header: list[str]) -> RecordCheck | None:
+    def _compile(
+        self, ref: str | None, header: list[str], template: TaskTemplate | Problem | None
+    ) -> RecordCheck | None:
         """The compiled check for rows naming ``ref``; None when they need :func:`check_row`."""
-        template = await self.resolve(ref)
         if isinstance(template, Problem):
             return None
         plan = self.mapper.plan(template, tuple(header))

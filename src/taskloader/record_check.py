@@ -40,7 +40,6 @@ from taskloader.validation import (
     check_attribute_keys,
     description_too_long,
     digest,
-    good_keys,
     name_too_long,
     references_too_large,
     required_fields,
@@ -72,11 +71,9 @@ def compile_check(
     src = ["def check(rec, now, latest):", "    problems = []", "    refs = {}", "    attrs = {}"]
     if params:
         src.append(f"    {' = '.join(params.values())} = None")
-    has = {REF: False, ATTR: False}
     for i, entry in enumerate(plan.entries):
         column, sink, target, _, fallback, _ = entry
         dest = {REF: f"refs[{target!r}]", ATTR: f"attrs[{target!r}]"}.get(sink, params.get(target))
-        has[sink] = True
         if column not in position:  # fed only by a constant or a template default
             if fallback is not None:
                 ns[f"f{i}"] = fallback
@@ -90,7 +87,9 @@ def compile_check(
         if fallback is not None:
             ns[f"f{i}"] = fallback
             src += ["    else:", f"        v = f{i}", *assign(i, entry, ns, "        ", dest)]
-    src += _request_rules(template, limits, params, has[REF], has[ATTR], ns)
+    src.append("    whole = _join(rec)")  # the cells, NUL-separated: a size bound and the digest
+    ns["_join"] = "\x00".join
+    src += _request_rules(template, limits, params, plan, ns)
     src += _cross_row(plan, position, params.get("PreviousContactId"), cross, ns)
     src.append("    return problems")
     exec(compile("\n".join(src), "<record check>", "exec"), ns)  # noqa: S102 - see module doc
@@ -102,8 +101,7 @@ def _request_rules(
     template: TaskTemplate | None,
     limits: Limits,
     params: dict[str, str],
-    any_refs: bool,
-    any_attrs: bool,
+    plan: Plan,
     ns: dict[str, Any],
 ) -> list[str]:
     """:func:`validation.validate`, specialised: rules that cannot fire are left out."""
@@ -117,12 +115,9 @@ def _request_rules(
         _past=IN_PAST,
         _far=too_far(limits),
         _limits=limits,
-        _refs_large=references_too_large,
-        _attrs_large=attributes_too_large,
-        _good=good_keys,
-        _check_keys=check_attribute_keys,
     )
     src = []
+    any_refs = any(sink == REF for _, sink, *_ in plan.entries)
     if template is not None and not template.active:
         src.append("    problems.append(_inactive)")
     name, description = params.get("Name"), params.get("Description")
@@ -167,24 +162,7 @@ def _request_rules(
                 src.append(f"    problems.append(_req{k})")
             else:
                 src += [f"    if {test}:", f"        problems.append(_req{k})"]
-    if any_refs:
-        src += [
-            "    if refs:",
-            "        t = ''.join(refs) + ''.join(refs.values())",
-            "        size = len(t) if t.isascii() else len(t.encode())",
-            f"        if size > {limits.references_max_bytes}:",
-            "            problems.append(_refs_large(size, _limits))",
-        ]
-    if any_attrs:
-        src += [
-            "    if attrs:",
-            "        t = ''.join(attrs) + ''.join(attrs.values())",
-            "        size = len(t) if t.isascii() else len(t.encode())",
-            "        if not _good.issuperset(attrs):",
-            "            _check_keys(attrs, problems)",
-            f"        if size > {limits.attributes_max_bytes}:",
-            "            problems.append(_attrs_large(size, _limits))",
-        ]
+    src += _sizes(plan, limits, ns)
     when = params.get("ScheduledTime")
     if when is not None:
         src += [
@@ -197,8 +175,53 @@ def _request_rules(
     return src
 
 
+def _sizes(plan: Plan, limits: Limits, ns: dict[str, Any]) -> list[str]:
+    """The References and Attributes size rules and the attribute key rule.
+
+    The exact sizes are only worked out when a bound says they might be over a limit: a value
+    sent is at most 4 UTF-8 bytes per character of its cell (or of the constant or default
+    that filled it), so the record's text, the fallbacks and the keys bound both totals.
+    """
+    refs = {target for _, sink, target, *_ in plan.entries if sink == REF}
+    attrs = [target for _, sink, target, *_ in plan.entries if sink == ATTR]
+    if not refs and not attrs:
+        return []
+    limit = min(
+        limits.references_max_bytes if refs else limits.attributes_max_bytes,
+        limits.attributes_max_bytes if attrs else limits.references_max_bytes,
+    )
+    keys = sum(len(key.encode()) for key in {*refs, *attrs})
+    fallbacks = sum(len(e[4]) for e in plan.entries if e[4] is not None and e[1] in (REF, ATTR))
+    ns.update(_limits=limits, _refs_large=references_too_large, _attrs_large=attributes_too_large)
+    src = [f"    big = len(whole) > {(limit - keys) // 4 - fallbacks}"]
+    if refs:
+        src += [
+            "    if big and refs:",
+            "        t = ''.join(refs) + ''.join(refs.values())",
+            "        size = len(t) if t.isascii() else len(t.encode())",
+            f"        if size > {limits.references_max_bytes}:",
+            "            problems.append(_refs_large(size, _limits))",
+        ]
+    for n, key in enumerate(dict.fromkeys(attrs)):  # keys are known here: check them once
+        bad: list[Problem] = []
+        check_attribute_keys({key: ""}, bad)
+        if bad:
+            ns[f"_key{n}"] = bad[0]
+            src += [f"    if {key!r} in attrs:", f"        problems.append(_key{n})"]
+    if attrs:
+        src += [
+            "    if big and attrs:",
+            "        t = ''.join(attrs) + ''.join(attrs.values())",
+            "        size = len(t) if t.isascii() else len(t.encode())",
+            f"        if size > {limits.attributes_max_bytes}:",
+            "            problems.append(_attrs_large(size, _limits))",
+        ]
+    return src
+
+
 def record_digest(record: list[str], width: int) -> int:
-    """The digest the duplicate check uses for a record without a key: its cells' hash.
+    """The digest the duplicate check uses for a record without a key: a hash of its cells,
+    NUL-separated (NUL never occurs in a cell: the reader refuses it).
 
     It stands in for the content key (see :func:`mapping.content_key`): within one file (one
     header) two records have the same cells exactly when they have the same content key. A short
@@ -206,7 +229,7 @@ def record_digest(record: list[str], width: int) -> int:
     """
     if len(record) != width:
         record = (record + [""] * width)[:width]
-    return hash(tuple(record)) & _U64
+    return hash("\x00".join(record)) & _U64
 
 
 def _cross_row(
@@ -221,13 +244,12 @@ def _cross_row(
     ns.update(
         _digest=digest,
         _hash=hash,
-        _tuple=tuple,
         _seen=cross.seen,
         _count=cross.count_previous,
         _dup=DUPLICATE,
         _too_many=cross.too_many,
     )
-    content = f"_hash(_tuple(rec)) & {_U64}"
+    content = f"_hash(whole) & {_U64}"
     if plan.key_column is not None:
         src = [
             f"    d = rec[{position[plan.key_column]}]",
