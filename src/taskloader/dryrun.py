@@ -16,6 +16,7 @@ import anyio
 import structlog
 
 from taskloader.prepare import Preparer, input_rows, read_in_chunks
+from taskloader.record_checker import RecordChecker
 from taskloader.results import neutralise
 from taskloader.rules import Problem
 from taskloader.settings import Settings
@@ -133,14 +134,15 @@ async def _checked(
             bad = [(item.row, item.problems) for item in items if item.problems]
             yield len(rows) - len(bad), bad
         return
-    header, records, first = list(reader.columns), reader.records, 1
+    records, first = reader.records, 1
+    checker = RecordChecker(preparer, name, list(reader.columns))
 
     def resolve(ref: str | None) -> TaskTemplate | Problem | None:
         return anyio.from_thread.run(preparer.resolve, ref)
 
     def step(first: int) -> tuple[int, int, list[Invalid]]:  # read and check in one thread
         lines, chunk = records.read(RECORD_CHUNK)
-        return len(chunk), *preparer.check_records(name, header, first, lines, chunk, resolve)
+        return len(chunk), *checker.check(first, lines, chunk, resolve)
 
     while True:
         read, valid, bad = await anyio.to_thread.run_sync(step, first)

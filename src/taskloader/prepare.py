@@ -3,13 +3,13 @@
 Reading and parsing are blocking, so rows are read in chunks in a worker thread. For `run`,
 mapping and validation are pure functions run on the event loop between awaits (microseconds per
 row, at 2 sends a second). `validate` reads and checks each chunk of CSV records in one worker
-thread call (:meth:`Preparer.check_records`), calling back to the loop only to resolve a template.
+thread call (:class:`taskloader.record_checker.RecordChecker`), calling back to the loop only to
+resolve a template.
 """
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,19 +20,17 @@ import anyio
 
 from taskloader.errors import UsageError
 from taskloader.mapping import Mapper, MappingConfig, TaskRequest
-from taskloader.record_check import RecordCheck, compile_check, record_digest
 from taskloader.rules import Code, Problem
 from taskloader.s3 import S3Url, is_s3
 from taskloader.s3_input import open_s3_input
 from taskloader.settings import Settings
-from taskloader.source import Row, RowReader, SourceOptions, csv_row, open_rows, read_rows
+from taskloader.source import Row, RowReader, SourceOptions, open_rows, read_rows
 from taskloader.template import TaskTemplate
 from taskloader.templates import TemplateCache, TemplateLookupError
-from taskloader.validation import CrossRowChecks, Limits, check_row, digest, template_problem
+from taskloader.validation import CrossRowChecks, Limits, check_row, template_problem
 
 CHUNK = 512
 T = TypeVar("T")
-_UNSEEN: Any = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,9 +136,6 @@ class Preparer:
         self.limits = Limits(schedule_horizon=timedelta(days=settings.schedule_horizon_days))
         self.cross = CrossRowChecks()
         self._templates: dict[str, TaskTemplate | Problem] = {}
-        self._checks: dict[str | None, RecordCheck | None] = {}
-        self._checks_header: list[str] | None = None
-        self._key_column: str | None = None
 
     async def template_for(self, row: Row) -> TaskTemplate | Problem | None:
         return await self.resolve(self.mapper.template_ref(row))
@@ -171,61 +166,3 @@ class Preparer:
             checked = check_row(row, template, mapper, limits, cross)
             append(Prepared(row, checked.request, checked.problems))
         return out
-
-    def check_records(
-        self,
-        name: str,
-        header: list[str],
-        first: int,
-        lines: Sequence[int],
-        records: list[list[str]],
-        resolve: Callable[[str | None], TaskTemplate | Problem | None],
-    ) -> tuple[int, list[tuple[Row, list[Problem]]]]:
-        """Check CSV records numbered from ``first`` without building requests (for `validate`):
-        how many are valid, and each invalid one as a :class:`Row` with its problems.
-
-        Blocking, and meant for a worker thread: it runs in the thread that read the records
-        (their cells are still in that core's cache), and ``resolve`` is :meth:`resolve` called
-        back on the event loop (``anyio.from_thread.run``), used once per template name.
-        """
-        if self._checks_header != header:
-            self._checks, self._checks_header = {}, header
-            self._key_column = self.mapper.plan(None, tuple(header)).key_column
-        checks, width, default = self._checks, len(header), self.mapper.config.default_template
-        picks = [header.index(c) for c in self.mapper.template_columns if c in header]
-        now = self.limits.clock()
-        latest = now + self.limits.schedule_horizon
-        invalid: list[tuple[Row, list[Problem]]] = []
-        for number, line, record in zip(itertools.count(first), lines, records, strict=False):
-            ref = default
-            for j in picks:
-                if j < len(record) and record[j]:
-                    ref = record[j].strip()
-                    break
-            check = checks.get(ref, _UNSEEN)
-            if check is _UNSEEN:
-                check = checks[ref] = self._compile(ref, header, resolve(ref))
-            if check is not None and len(record) == width:
-                problems = check(record, now, latest)
-                if problems:
-                    invalid.append((csv_row(name, header, number, line, record), problems))
-                continue
-            row = csv_row(name, header, number, line, record)
-            request, problems = check_row(row, resolve(ref), self.mapper, self.limits)
-            key = row.values.get(self._key_column, "") if self._key_column else ""
-            d = digest(key) if key else record_digest(record, width)
-            self.cross.check_digest_into(d, request.params.get("PreviousContactId"), problems)
-            if problems:
-                invalid.append((row, problems))
-        return len(records) - len(invalid), invalid
-
-    def _compile(
-        self, ref: str | None, header: list[str], template: TaskTemplate | Problem | None
-    ) -> RecordCheck | None:
-        """The compiled check for rows naming ``ref``; None when they need :func:`check_row`."""
-        if isinstance(template, Problem):
-            return None
-        plan = self.mapper.plan(template, tuple(header))
-        if plan.nested:
-            return None
-        return compile_check(plan, header, template, self.limits, self.cross)

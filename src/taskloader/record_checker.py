@@ -1,0 +1,104 @@
+"""`validate`'s fast path over one CSV file: chunks of records in, problems of invalid rows out.
+
+Each record goes through the check compiled for its template (:mod:`taskloader.record_check`);
+a record that check cannot take (ragged, a template that did not resolve, nested column names)
+is mapped and validated as a :class:`Row` by :func:`validation.check_row`, the path `run` uses,
+with the same duplicate digests as the compiled check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from taskloader.prepare import Preparer
+from taskloader.record_check import RecordCheck, compile_check, record_digest
+from taskloader.rules import Problem
+from taskloader.source import Row, csv_row
+from taskloader.template import TaskTemplate
+from taskloader.validation import check_row, digest
+
+#: Resolves a template name or id (None: no template) to the template or the row problem.
+Resolve = Callable[[str | None], TaskTemplate | Problem | None]
+
+_UNSEEN: Any = object()
+
+
+class RecordChecker:
+    """Checks the records of one CSV file (one ``header``), in order, chunk after chunk.
+
+    Blocking, and meant for a worker thread: the thread that read a chunk checks it while its
+    cells are still in that core's cache. ``resolve`` is called once per template name, from
+    that thread; `validate` passes :meth:`Preparer.resolve` run back on the event loop.
+    """
+
+    def __init__(self, preparer: Preparer, name: str, header: list[str]) -> None:
+        self._preparer = preparer
+        self._name = name
+        self._header = header
+        mapper = preparer.mapper
+        self._key_column = mapper.plan(None, tuple(header)).key_column
+        self._picks = [header.index(c) for c in mapper.template_columns if c in header]
+        self._checks: dict[str | None, RecordCheck | None] = {}
+
+    def check(
+        self, first: int, lines: Sequence[int], records: list[list[str]], resolve: Resolve
+    ) -> tuple[int, list[tuple[Row, list[Problem]]]]:
+        """Records numbered from ``first`` that start on ``lines``: how many are valid, and each
+        invalid one as a :class:`Row` with its problems."""
+        limits, width = self._preparer.limits, len(self._header)
+        now = limits.clock()
+        latest = now + limits.schedule_horizon
+        default = self._preparer.mapper.config.default_template
+        only = None if self._picks else self._check_for(default, resolve)
+        invalid: list[tuple[Row, list[Problem]]] = []
+        for i, record in enumerate(records):
+            ref = default
+            check = only
+            if check is None:
+                ref = self._template_ref(record, default)
+                check = self._check_for(ref, resolve)
+            if check is not None and len(record) == width:
+                problems = check(record, now, latest)
+                if problems:
+                    row = csv_row(self._name, self._header, first + i, lines[i], record)
+                    invalid.append((row, problems))
+            else:
+                row = csv_row(self._name, self._header, first + i, lines[i], record)
+                problems = self._fallback(row, record, resolve(ref))
+                if problems:
+                    invalid.append((row, problems))
+        return len(records) - len(invalid), invalid
+
+    def _template_ref(self, record: list[str], default: str | None) -> str | None:
+        """As :meth:`Mapper.template_ref` does for the record's row."""
+        for j in self._picks:
+            if j < len(record) and record[j]:
+                return record[j].strip()
+        return default
+
+    def _check_for(self, ref: str | None, resolve: Resolve) -> RecordCheck | None:
+        check = self._checks.get(ref, _UNSEEN)
+        if check is _UNSEEN:
+            check = self._checks[ref] = self._compile(resolve(ref))
+        return check  # type: ignore[no-any-return]
+
+    def _compile(self, template: TaskTemplate | Problem | None) -> RecordCheck | None:
+        """The compiled check for ``template``; None when rows need :func:`check_row`."""
+        if isinstance(template, Problem):
+            return None
+        preparer = self._preparer
+        plan = preparer.mapper.plan(template, tuple(self._header))
+        if plan.nested:
+            return None
+        return compile_check(plan, self._header, template, preparer.limits, preparer.cross)
+
+    def _fallback(
+        self, row: Row, record: list[str], template: TaskTemplate | Problem | None
+    ) -> list[Problem]:
+        preparer = self._preparer
+        request, problems = check_row(row, template, preparer.mapper, preparer.limits)
+        key = row.values.get(self._key_column, "") if self._key_column else ""
+        d = digest(key) if key else record_digest(record, len(self._header))
+        preparer.cross.check_digest_into(d, request.params.get("PreviousContactId"), problems)
+        return problems
