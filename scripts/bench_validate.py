@@ -23,6 +23,7 @@ from pathlib import Path
 import anyio
 
 from taskloader.dryrun import ValidationSummary, validate_file
+from taskloader.logs import configure_logging
 from taskloader.mapping import Mapper, MappingConfig
 from taskloader.settings import Settings
 from taskloader.source import SourceOptions, open_rows
@@ -154,7 +155,7 @@ def cli_seconds(path: Path, templates: Path) -> float:
 
 def cli(tmp: Path, path: Path, rows: int) -> None:
     templates = tmp / "templates"
-    templates.mkdir()
+    templates.mkdir(exist_ok=True)
     (templates / "bench.json").write_text(json.dumps(template().to_api()))
     tiny = tmp / "tiny.csv"
     generate(tiny, 1)
@@ -175,6 +176,7 @@ def child(path: str) -> None:
 
 
 def main() -> None:
+    configure_logging("console", "warning", stream=sys.stderr)
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rss-sizes", default="1000000,5000000")
