@@ -202,12 +202,11 @@ def _sizes(plan: Plan, limits: Limits, ns: dict[str, Any]) -> list[str]:
             f"        if size > {limits.references_max_bytes}:",
             "            problems.append(_refs_large(size, _limits))",
         ]
-    for n, key in enumerate(dict.fromkeys(attrs)):  # keys are known here: check them once
-        bad: list[Problem] = []
-        check_attribute_keys({key: ""}, bad)
-        if bad:
-            ns[f"_key{n}"] = bad[0]
-            src += [f"    if {key!r} in attrs:", f"        problems.append(_key{n})"]
+    bad: list[Problem] = []
+    check_attribute_keys(dict.fromkeys(attrs, ""), bad)
+    if bad:  # keys are known here; only a plan with a bad one checks them per row, in row order
+        ns["_check_keys"] = check_attribute_keys
+        src += ["    if attrs:", "        _check_keys(attrs, problems)"]
     if attrs:
         src += [
             "    if big and attrs:",

@@ -1,9 +1,10 @@
 """`validate`'s fast path over one CSV file: chunks of records in, problems of invalid rows out.
 
 Each record goes through the check compiled for its template (:mod:`taskloader.record_check`);
-a record that check cannot take (ragged, a template that did not resolve, nested column names)
-is mapped and validated as a :class:`Row` by :func:`validation.check_row`, the path `run` uses,
-with the same duplicate digests as the compiled check.
+a record that check cannot take (ragged, a template that did not resolve) is mapped and
+validated as a :class:`Row` by :func:`validation.check_row`, the path `run` uses, with the same
+duplicate digests as the compiled check. A file with nested column names (``fields``,
+``attributes``, ``references``) takes :func:`check_row` for every row.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from taskloader.mapping_plan import NESTED_KEYS
 from taskloader.prepare import Preparer
 from taskloader.record_check import RecordCheck, compile_check, record_digest
 from taskloader.rules import Problem
@@ -38,6 +40,10 @@ class RecordChecker:
         self._header = header
         mapper = preparer.mapper
         self._key_column = mapper.plan(None, tuple(header)).key_column
+        # Nested names (`fields`, ...) change what a row's content key covers: rows of such a
+        # file take check_row whole, content key and all, as `run` does.
+        rename = mapper.config.rename
+        self._nested = any(rename.get(c, c) in NESTED_KEYS for c in header)
         self._picks = [header.index(c) for c in mapper.template_columns if c in header]
         self._checks: dict[str | None, RecordCheck | None] = {}
 
@@ -85,7 +91,7 @@ class RecordChecker:
 
     def _compile(self, template: TaskTemplate | Problem | None) -> RecordCheck | None:
         """The compiled check for ``template``; None when rows need :func:`check_row`."""
-        if isinstance(template, Problem):
+        if isinstance(template, Problem) or self._nested:
             return None
         preparer = self._preparer
         plan = preparer.mapper.plan(template, tuple(self._header))
@@ -97,6 +103,8 @@ class RecordChecker:
         self, row: Row, record: list[str], template: TaskTemplate | Problem | None
     ) -> list[Problem]:
         preparer = self._preparer
+        if self._nested:
+            return check_row(row, template, preparer.mapper, preparer.limits, preparer.cross)[1]
         request, problems = check_row(row, template, preparer.mapper, preparer.limits)
         key = row.values.get(self._key_column, "") if self._key_column else ""
         d = digest(key) if key else record_digest(record, len(self._header))

@@ -4,7 +4,8 @@ A rule returns the wire value or raises :class:`BadValue` with a stable code and
 Messages say which rule failed, never what the value was (rows may hold personal data).
 
 Decisions where the API documentation is silent:
-- NUMBER: a decimal number (``-12``, ``3.5``, ``1e3``), surrounding blanks dropped; no NaN/inf.
+- NUMBER: a decimal number in ASCII digits (``-12``, ``3.5``, ``1e3``), surrounding blanks
+  dropped; no NaN/inf. Epoch seconds and expiry minutes are ASCII digits too.
 - BOOLEAN: ``true``/``false`` in any letter case, sent in lower case.
 - DATE_TIME and scheduled times: ISO 8601 *with* a UTC offset (``Z`` allowed), or epoch seconds.
   DATE_TIME references are sent as integer epoch seconds.
@@ -124,8 +125,8 @@ ATTRIBUTES_MAX_BYTES = 32768
 EXPIRY_MAX_MINUTES = 129_600  # 90 days
 PREVIOUS_CONTACT_MAX = 12
 
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-_EPOCH = re.compile(r"[+-]?\d+(?:\.\d+)?")
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+_EPOCH = re.compile(r"[+-]?\d+(?:\.\d+)?", re.ASCII)
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 _URL = re.compile(r"https?://[^\s/?#]+[^\s]*", re.IGNORECASE)
 
@@ -138,7 +139,7 @@ def parse_time(value: str) -> datetime:
     """
     text = value.strip()
     try:
-        if text.isdigit():
+        if text.isascii() and text.isdigit():
             return datetime.fromtimestamp(int(text), UTC)
         try:
             parsed = datetime.fromisoformat(text)
@@ -267,7 +268,7 @@ def rule_for(field_type: FieldType, options: tuple[str, ...] = ()) -> Callable[[
 @functools.lru_cache(maxsize=1024)
 def expiry_minutes(value: str) -> int:
     text = value.strip()
-    if not text.isdigit() or not 1 <= int(text) <= EXPIRY_MAX_MINUTES:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= EXPIRY_MAX_MINUTES:
         raise BadValue(
             Code.INVALID_EXPIRY, f"expected whole minutes from 1 to {EXPIRY_MAX_MINUTES}"
         )

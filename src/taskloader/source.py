@@ -250,18 +250,35 @@ class CsvRecords:
         self._width = width
         self._tolerance = tolerance
         self._ragged = 0
+        self._failed: Exception | None = None  # raised by the next read
 
     def read(self, size: int) -> tuple[Sequence[int], list[list[str]]]:
-        """Up to ``size`` records; none at the end of the file. Blocking."""
+        """Up to ``size`` records, none only at the end of the file. Blocking.
+
+        A file-level problem is raised once the records before it have been handed back.
+        """
+        if self._failed is not None:
+            raise self._failed
         reader = self._reader
-        base = reader.line_num  # the line before the chunk's first record
-        try:
-            records: list[list[str]] = list(itertools.islice(reader, size))
-        except Exception as exc:
-            raise _csv_error(exc, reader, self._lines) or exc from None
-        if reader.line_num - base == len(records) and set(map(len, records)) == {self._width}:
-            return range(base + 1, base + 1 + len(records)), records
-        return self._walk(base, records)
+        while True:
+            base = reader.line_num  # the line before the chunk's first record
+            records: list[list[str]] = []
+            try:
+                records.extend(itertools.islice(reader, size))  # keeps what came before a failure
+            except Exception as exc:
+                self._failed = _csv_error(exc, reader, self._lines) or exc
+            if (
+                self._failed is None
+                and reader.line_num - base == len(records)
+                and set(map(len, records)) == {self._width}
+            ):
+                return range(base + 1, base + 1 + len(records)), records
+            starts, kept = self._walk(base, records)
+            if kept or (not records and self._failed is None):
+                return starts, kept
+            if self._failed is not None:
+                raise self._failed
+            # only blank lines: read on
 
     def _walk(self, line: int, records: list[list[str]]) -> tuple[list[int], list[list[str]]]:
         starts: list[int] = []
@@ -274,12 +291,13 @@ class CsvRecords:
             if len(record) != self._width:
                 self._ragged += 1
                 if self._ragged > self._tolerance:
-                    raise InputFileError(
+                    self._failed = InputFileError(
                         self._lines.name,
                         f"ragged record: {len(record)} fields, the header has {self._width} "
                         f"(more than {self._tolerance} ragged records tolerated)",
                         line=start,
                     )
+                    break
             starts.append(start)
             kept.append(record)
         return starts, kept
