@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from taskloader.mapping_compile import assign
 from taskloader.mapping_plan import ATTR, PARAM, REF, Plan
@@ -50,8 +50,20 @@ from taskloader.validation import (
 
 _U64 = (1 << 64) - 1
 
-#: ``check(cells, now, latest) -> problems``; ``latest`` is ``now`` plus the schedule horizon.
-RecordCheck = Callable[[list[str], datetime, datetime], list[Problem]]
+
+class RecordCheck(NamedTuple):
+    """One compiled check, twice: for a record, and for a run of records of the header's width.
+
+    ``row(cells, now, latest)`` is the record's problems; ``latest`` is ``now`` plus the schedule
+    horizon. ``rows(records, start, now, latest)`` checks ``records[start:]`` in one loop (no
+    call per record) and stops at the first record of another width, returning its index (or
+    ``len(records)``) with ``(index, problems)`` for each invalid record checked.
+    """
+
+    row: Callable[[list[str], datetime, datetime], list[Problem]]
+    rows: Callable[
+        [list[list[str]], int, datetime, datetime], tuple[int, list[tuple[int, list[Problem]]]]
+    ]
 
 
 def compile_check(
@@ -68,7 +80,7 @@ def compile_check(
     for _, sink, target, *_ in plan.entries:
         if sink == PARAM:
             params.setdefault(target, f"q{len(params)}")
-    src = ["def check(rec, now, latest):", "    problems = []", "    refs = {}", "    attrs = {}"]
+    src = ["    problems = []", "    refs = {}", "    attrs = {}"]
     if params:
         src.append(f"    {' = '.join(params.values())} = None")
     for i, entry in enumerate(plan.entries):
@@ -91,10 +103,22 @@ def compile_check(
     ns["_join"] = "\x00".join
     src += _request_rules(template, limits, params, plan, ns)
     src += _cross_row(plan, position, params.get("PreviousContactId"), cross, ns)
-    src.append("    return problems")
-    exec(compile("\n".join(src), "<record check>", "exec"), ns)  # noqa: S102 - see module doc
-    check: RecordCheck = ns["check"]
-    return check
+    row = ["def row(rec, now, latest):", *src, "    return problems"]
+    rows = [
+        "def rows(records, start, now, latest):",
+        "    bad = []",
+        "    for i in range(start, len(records)):",
+        "        rec = records[i]",
+        f"        if len(rec) != {len(header)}:",
+        "            return i, bad",
+        *["    " + line for line in src],
+        "        if problems:",
+        "            bad.append((i, problems))",
+        "    return len(records), bad",
+    ]
+    code = "\n".join([*row, *rows])
+    exec(compile(code, "<record check>", "exec"), ns)  # noqa: S102 - see module doc
+    return RecordCheck(ns["row"], ns["rows"])
 
 
 def _request_rules(

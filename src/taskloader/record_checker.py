@@ -56,24 +56,35 @@ class RecordChecker:
         now = limits.clock()
         latest = now + limits.schedule_horizon
         default = self._preparer.mapper.config.default_template
-        only = None if self._picks else self._check_for(default, resolve)
         invalid: list[tuple[Row, list[Problem]]] = []
+
+        def add(i: int, problems: list[Problem], row: Row | None = None) -> None:
+            if problems:
+                row = row or csv_row(self._name, self._header, first + i, lines[i], records[i])
+                invalid.append((row, problems))
+
+        def fall_back(i: int, ref: str | None) -> None:
+            row = csv_row(self._name, self._header, first + i, lines[i], records[i])
+            add(i, self._fallback(row, records[i], resolve(ref)), row)
+
+        only = None if self._picks else self._check_for(default, resolve)
+        if only is not None:  # one template for every record: checked in runs, not one by one
+            i = 0
+            while i < len(records):
+                i, bad = only.rows(records, i, now, latest)
+                for j, problems in bad:
+                    add(j, problems)
+                if i < len(records):  # a ragged record
+                    fall_back(i, default)
+                    i += 1
+            return len(records) - len(invalid), invalid
         for i, record in enumerate(records):
-            ref = default
-            check = only
-            if check is None:
-                ref = self._template_ref(record, default)
-                check = self._check_for(ref, resolve)
+            ref = self._template_ref(record, default)
+            check = self._check_for(ref, resolve)
             if check is not None and len(record) == width:
-                problems = check(record, now, latest)
-                if problems:
-                    row = csv_row(self._name, self._header, first + i, lines[i], record)
-                    invalid.append((row, problems))
+                add(i, check.row(record, now, latest))
             else:
-                row = csv_row(self._name, self._header, first + i, lines[i], record)
-                problems = self._fallback(row, record, resolve(ref))
-                if problems:
-                    invalid.append((row, problems))
+                fall_back(i, ref)
         return len(records) - len(invalid), invalid
 
     def _template_ref(self, record: list[str], default: str | None) -> str | None:
