@@ -77,22 +77,33 @@ def compile_check(
     position = {column: i for i, column in enumerate(header)}
     ns: dict[str, Any] = {"BadValue": BadValue, "Problem": Problem}
     params: dict[str, str] = {}  # top-level parameter -> its local variable
+    local: dict[tuple[int, str], str] = {}  # (REF or ATTR, key) -> its local variable
+    attr_keys = [target for _, sink, target, *_ in plan.entries if sink == ATTR]
+    bad_keys: list[Problem] = []
+    check_attribute_keys(dict.fromkeys(attr_keys, ""), bad_keys)
     for _, sink, target, *_ in plan.entries:
         if sink == PARAM:
             params.setdefault(target, f"q{len(params)}")
-    src = ["    problems = []", "    refs = {}", "    attrs = {}"]
-    if params:
-        src.append(f"    {' = '.join(params.values())} = None")
+        elif sink == REF or (sink == ATTR and not bad_keys):
+            local.setdefault((sink, target), f"x{len(local)}")
+    cells = ", ".join(f"c{i}" for i in range(len(header)))
+    src = [f"    {cells}, = rec", "    problems = []"]  # callers pass records of this width
+    if bad_keys:  # attribute keys are checked per row, in the order the row sets them
+        src.append("    attrs = {}")
+    if params or local:
+        src.append(f"    {' = '.join([*params.values(), *local.values()])} = None")
     for i, entry in enumerate(plan.entries):
         column, sink, target, _, fallback, _ = entry
-        dest = {REF: f"refs[{target!r}]", ATTR: f"attrs[{target!r}]"}.get(sink, params.get(target))
+        dest = local.get((sink, target)) or params.get(target)
+        if sink == ATTR and dest is None:
+            dest = f"attrs[{target!r}]"
         if column not in position:  # fed only by a constant or a template default
             if fallback is not None:
                 ns[f"f{i}"] = fallback
                 src += [f"    v = f{i}", *assign(i, entry, ns, "    ", dest)]
             continue
         src += [
-            f"    v = rec[{position[column]}]",
+            f"    v = c{position[column]}",
             "    if v:",
             *assign(i, entry, ns, "        ", dest),
         ]
@@ -101,7 +112,9 @@ def compile_check(
             src += ["    else:", f"        v = f{i}", *assign(i, entry, ns, "        ", dest)]
     src.append("    whole = _join(rec)")  # the cells, NUL-separated: a size bound and the digest
     ns["_join"] = "\x00".join
-    src += _request_rules(template, limits, params, plan, ns)
+    src += _request_rules(template, limits, params, local, ns)
+    src += _sizes(plan, limits, local, bool(bad_keys), ns)
+    src += _scheduled(params.get("ScheduledTime"))
     src += _cross_row(plan, position, params.get("PreviousContactId"), cross, ns)
     row = ["def row(rec, now, latest):", *src, "    return problems"]
     rows = [
@@ -125,10 +138,11 @@ def _request_rules(
     template: TaskTemplate | None,
     limits: Limits,
     params: dict[str, str],
-    plan: Plan,
+    local: dict[tuple[int, str], str],
     ns: dict[str, Any],
 ) -> list[str]:
-    """:func:`validation.validate`, specialised: rules that cannot fire are left out."""
+    """:func:`validation.validate` up to the size rules, specialised: rules that cannot fire
+    are left out."""
     ns.update(
         _inactive=template_problem(Code.TEMPLATE_INACTIVE),
         _no_name=NO_NAME,
@@ -141,7 +155,6 @@ def _request_rules(
         _limits=limits,
     )
     src = []
-    any_refs = any(sink == REF for _, sink, *_ in plan.entries)
     if template is not None and not template.active:
         src.append("    problems.append(_inactive)")
     name, description = params.get("Name"), params.get("Description")
@@ -179,27 +192,36 @@ def _request_rules(
         for k, (field_name, param) in enumerate(required_fields(template)):
             ns[f"_req{k}"] = required_missing(field_name)
             if param is None:
-                test = f"{field_name!r} not in refs" if any_refs else None
+                ref = local.get((REF, field_name))
+                test = None if ref is None else f"{ref} is None"
             else:
                 test = f"{params[param]} is None" if param in params else None
             if test is None:  # nothing can feed the field: always missing
                 src.append(f"    problems.append(_req{k})")
             else:
                 src += [f"    if {test}:", f"        problems.append(_req{k})"]
-    src += _sizes(plan, limits, ns)
-    when = params.get("ScheduledTime")
-    if when is not None:
-        src += [
-            f"    if {when} is not None:",
-            f"        if {when} < now:",
-            "            problems.append(_past)",
-            f"        elif {when} > latest:",
-            "            problems.append(_far)",
-        ]
     return src
 
 
-def _sizes(plan: Plan, limits: Limits, ns: dict[str, Any]) -> list[str]:
+def _scheduled(when: str | None) -> list[str]:
+    if when is None:
+        return []
+    return [
+        f"    if {when} is not None:",
+        f"        if {when} < now:",
+        "            problems.append(_past)",
+        f"        elif {when} > latest:",
+        "            problems.append(_far)",
+    ]
+
+
+def _sizes(
+    plan: Plan,
+    limits: Limits,
+    local: dict[tuple[int, str], str],
+    attrs_dict: bool,
+    ns: dict[str, Any],
+) -> list[str]:
     """The References and Attributes size rules and the attribute key rule.
 
     The exact sizes are only worked out when a bound says they might be over a limit: a value
@@ -207,39 +229,47 @@ def _sizes(plan: Plan, limits: Limits, ns: dict[str, Any]) -> list[str]:
     that filled it), so the record's text, the fallbacks and the keys bound both totals.
     """
     refs = {target for _, sink, target, *_ in plan.entries if sink == REF}
-    attrs = [target for _, sink, target, *_ in plan.entries if sink == ATTR]
+    attrs = {target for _, sink, target, *_ in plan.entries if sink == ATTR}
     if not refs and not attrs:
         return []
     limit = min(
         limits.references_max_bytes if refs else limits.attributes_max_bytes,
         limits.attributes_max_bytes if attrs else limits.references_max_bytes,
     )
-    keys = sum(len(key.encode()) for key in {*refs, *attrs})
+    keys = sum(len(key.encode()) for key in refs | attrs)
     fallbacks = sum(len(e[4]) for e in plan.entries if e[4] is not None and e[1] in (REF, ATTR))
     ns.update(_limits=limits, _refs_large=references_too_large, _attrs_large=attributes_too_large)
     src = [f"    big = len(whole) > {(limit - keys) // 4 - fallbacks}"]
     if refs:
-        src += [
-            "    if big and refs:",
-            "        t = ''.join(refs) + ''.join(refs.values())",
-            "        size = len(t) if t.isascii() else len(t.encode())",
-            f"        if size > {limits.references_max_bytes}:",
-            "            problems.append(_refs_large(size, _limits))",
-        ]
-    bad: list[Problem] = []
-    check_attribute_keys(dict.fromkeys(attrs, ""), bad)
-    if bad:  # keys are known here; only a plan with a bad one checks them per row, in row order
+        src += [*_gather("refs", REF, local), *_exact("refs", limits.references_max_bytes)]
+    if attrs_dict:
         ns["_check_keys"] = check_attribute_keys
         src += ["    if attrs:", "        _check_keys(attrs, problems)"]
+    elif attrs:
+        src += _gather("attrs", ATTR, local)
     if attrs:
-        src += [
-            "    if big and attrs:",
-            "        t = ''.join(attrs) + ''.join(attrs.values())",
-            "        size = len(t) if t.isascii() else len(t.encode())",
-            f"        if size > {limits.attributes_max_bytes}:",
-            "            problems.append(_attrs_large(size, _limits))",
-        ]
+        src += _exact("attrs", limits.attributes_max_bytes)
     return src
+
+
+def _gather(name: str, sink: int, local: dict[tuple[int, str], str]) -> list[str]:
+    """Only when the bound is passed: the dict of the keys set, from their local variables."""
+    src = ["    if big:", f"        {name} = {{}}"]
+    for (kind, key), var in local.items():
+        if kind == sink:
+            src += [f"        if {var} is not None:", f"            {name}[{key!r}] = {var}"]
+    return src
+
+
+def _exact(name: str, limit: int) -> list[str]:
+    large = "_refs_large" if name == "refs" else "_attrs_large"
+    return [
+        f"    if big and {name}:",
+        f"        t = ''.join({name}) + ''.join({name}.values())",
+        "        size = len(t) if t.isascii() else len(t.encode())",
+        f"        if size > {limit}:",
+        f"            problems.append({large}(size, _limits))",
+    ]
 
 
 def record_digest(record: list[str], width: int) -> int:
