@@ -81,7 +81,9 @@ def assign(
             f"{pad}    problems.append(Problem(e.code, {label!r}, e.message))",
         ]
     ref_type = getattr(rule, "ref_type", None)
-    check = getattr(rule, "check", rule) if ref_type is not None else rule
+    # A rule with a `check` wraps that check's value (a Reference, SegmentAttributes); checking
+    # alone (``dest``) or wrapping inline (a Reference) needs only the check.
+    check = getattr(rule, "check", rule) if ref_type is not None or dest is not None else rule
     guard = None
     lines: list[str] = []
     if check is str:

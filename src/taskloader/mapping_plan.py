@@ -97,9 +97,20 @@ def _scheduled_time(value: str) -> datetime:
         raise BadValue(Code.INVALID_SCHEDULED_TIME, exc.message) from None
 
 
-def _expiry(value: str) -> dict[str, Any]:
-    minutes = expiry_minutes(value)
-    return {"connect:ContactExpiry": {"ValueMap": {"ExpiryDuration": {"ValueInteger": minutes}}}}
+@dataclass(frozen=True, slots=True)
+class ExpiryRule:
+    """SegmentAttributes ``connect:ContactExpiry`` from whole minutes; ``check`` alone is all a
+    dry run needs (see :func:`mapping_compile.assign`)."""
+
+    check: Callable[[str], int] = expiry_minutes
+
+    def __call__(self, value: str) -> dict[str, Any]:
+        minutes = self.check(value)
+        expiry = {"ExpiryDuration": {"ValueInteger": minutes}}
+        return {"connect:ContactExpiry": {"ValueMap": expiry}}
+
+
+_expiry = ExpiryRule()
 
 
 def _param_rule(param: str) -> Callable[[str], str]:
