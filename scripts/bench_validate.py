@@ -74,13 +74,21 @@ def template() -> TaskTemplate:
     )
 
 
-def generate(path: Path, rows: int) -> None:
-    when = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0).isoformat()
+def generate(path: Path, rows: int, mixed: bool = False) -> None:
+    """The benchmark file. ``mixed``: every row's times distinct (no memo hits), every 10th row
+    with a bad email, every 50th a copy of the row before it (a duplicate key)."""
+    start = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
+    when = start.isoformat()
+    due = "2030-01-02T09:30:00Z"
     prio = ("Low", "Medium", "High")
     with path.open("w", newline="", encoding="utf-8") as fh:
         out = csv.writer(fh)
         out.writerow(COLUMNS)
-        for i in range(rows):
+        for n in range(rows):
+            i = n - 1 if mixed and n % 50 == 49 else n
+            if mixed:
+                when = (start + timedelta(seconds=i * 7 % 400_000)).isoformat()
+                due = f"2030-01-02T09:{i % 60:02d}:{i // 60 % 60:02d}+0{i % 10}:00"
             out.writerow(
                 [
                     f"Call back customer {i}",
@@ -91,8 +99,8 @@ def generate(path: Path, rows: int) -> None:
                     "eu-west",
                     prio[i % 3],
                     f"{i % 1000}.{i % 100:02d}",
-                    "2030-01-02T09:30:00Z",
-                    f"customer{i}@example.com",
+                    due,
+                    f"customer{i}@example.com" if not mixed or i % 10 else f"customer {i}",
                     f"https://crm.example.com/orders/{i}",
                     "Left a voicemail; the customer prefers mornings, between 9 and 11",
                     f"Order {i} follow-up",
@@ -196,6 +204,7 @@ def main() -> None:
     parser.add_argument("--rss-sizes", default="1000000,5000000")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--profile", action="store_true", help="cProfile the dry-run")
+    parser.add_argument("--mixed", action="store_true", help="distinct times, invalid rows")
     parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds (medians)")
     parser.add_argument("--cli", action="store_true", help="also time `taskloader validate`")
     parser.add_argument("--row-path", action="store_true", help="also time run's check_row path")
@@ -205,7 +214,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.csv"
-        generate(path, args.rows)
+        generate(path, args.rows, args.mixed)
         if args.profile:
             import cProfile
             import pstats
@@ -233,7 +242,7 @@ def main() -> None:
             cli(Path(tmp), path, n)
         for size in [int(s) for s in args.rss_sizes.split(",") if s]:
             sized = Path(tmp) / f"rss-{size}.csv"
-            generate(sized, size)
+            generate(sized, size, args.mixed)
             out = subprocess.run(
                 [sys.executable, __file__, "--child", str(sized)],
                 check=True,

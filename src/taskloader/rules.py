@@ -21,9 +21,11 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from taskloader.template import FieldType
+
+_T = TypeVar("_T")
 
 
 class Code(enum.StrEnum):
@@ -131,12 +133,35 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 _URL = re.compile(r"https?://[^\s/?#]+[^\s]*", re.IGNORECASE)
 
 
-@functools.lru_cache(maxsize=4096)
-def parse_time(value: str) -> datetime:
-    """ISO 8601 with an offset, or epoch seconds -> an aware datetime.
-
-    Memoised (bounded): files repeat the same timestamps a lot; refusals are not cached.
+def _memo(size: int) -> Callable[[Callable[[str], _T]], Callable[[str], _T]]:
+    """Memoise a rule of one string in a dict emptied when it holds ``size`` results; refusals
+    (exceptions) are not kept. Files repeat the same timestamps a lot, but a file of distinct
+    ones must not pay much for trying: a miss costs a look-up and a store, less than
+    ``lru_cache``'s bookkeeping, and what the memo holds is freed in one go, not one entry at a
+    time among the rows being read (which scatters the heap and slows everything after).
     """
+
+    def decorate(rule: Callable[[str], _T]) -> Callable[[str], _T]:
+        memo: dict[str, _T] = {}
+
+        @functools.wraps(rule)
+        def memoised(value: str) -> _T:
+            found = memo.get(value)
+            if found is None:
+                found = rule(value)
+                if len(memo) >= size:
+                    memo.clear()
+                memo[value] = found
+            return found
+
+        return memoised
+
+    return decorate
+
+
+@_memo(1024)
+def parse_time(value: str) -> datetime:
+    """ISO 8601 with an offset, or epoch seconds -> an aware datetime (memoised)."""
     text = value.strip()
     try:
         if text.isascii() and text.isdigit():
@@ -227,7 +252,7 @@ _text_area = LengthRule(
 _number = PatternRule(_NUMBER, Code.INVALID_NUMBER, "expected a number", strip=True)
 
 
-@functools.lru_cache(maxsize=4096)
+@_memo(1024)
 def _date_time(value: str) -> str:
     return str(int(parse_time(value).timestamp()))
 
@@ -265,7 +290,7 @@ def rule_for(field_type: FieldType, options: tuple[str, ...] = ()) -> Callable[[
     return _RULES[field_type]
 
 
-@functools.lru_cache(maxsize=1024)
+@_memo(1024)
 def expiry_minutes(value: str) -> int:
     text = value.strip()
     if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= EXPIRY_MAX_MINUTES:
