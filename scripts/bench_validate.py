@@ -74,9 +74,9 @@ def template() -> TaskTemplate:
     )
 
 
-def generate(path: Path, rows: int, mixed: bool = False) -> None:
-    """The benchmark file. ``mixed``: every row's times distinct (no memo hits), every 10th row
-    with a bad email, every 50th a copy of the row before it (a duplicate key)."""
+def generate(path: Path, rows: int, mixed: bool = False, bad_every: int = 0) -> None:
+    """The benchmark file. ``mixed``: every row's times distinct (no memo hits) and every 50th
+    row a copy of the row before it (a duplicate key); ``bad_every``: that often a bad email."""
     start = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
     when = start.isoformat()
     due = "2030-01-02T09:30:00Z"
@@ -100,7 +100,9 @@ def generate(path: Path, rows: int, mixed: bool = False) -> None:
                     prio[i % 3],
                     f"{i % 1000}.{i % 100:02d}",
                     due,
-                    f"customer{i}@example.com" if not mixed or i % 10 else f"customer {i}",
+                    f"customer {i}"
+                    if bad_every and i % bad_every == 0
+                    else f"customer{i}@example.com",
                     f"https://crm.example.com/orders/{i}",
                     "Left a voicemail; the customer prefers mornings, between 9 and 11",
                     f"Order {i} follow-up",
@@ -204,7 +206,8 @@ def main() -> None:
     parser.add_argument("--rss-sizes", default="1000000,5000000")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--profile", action="store_true", help="cProfile the dry-run")
-    parser.add_argument("--mixed", action="store_true", help="distinct times, invalid rows")
+    parser.add_argument("--mixed", action="store_true", help="distinct times, 2%% duplicates")
+    parser.add_argument("--bad-every", type=int, default=0, help="a bad email every N rows")
     parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds (medians)")
     parser.add_argument("--cli", action="store_true", help="also time `taskloader validate`")
     parser.add_argument("--row-path", action="store_true", help="also time run's check_row path")
@@ -214,7 +217,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.csv"
-        generate(path, args.rows, args.mixed)
+        generate(path, args.rows, args.mixed, args.bad_every)
         if args.profile:
             import cProfile
             import pstats
@@ -242,7 +245,7 @@ def main() -> None:
             cli(Path(tmp), path, n)
         for size in [int(s) for s in args.rss_sizes.split(",") if s]:
             sized = Path(tmp) / f"rss-{size}.csv"
-            generate(sized, size, args.mixed)
+            generate(sized, size, args.mixed, args.bad_every)
             out = subprocess.run(
                 [sys.executable, __file__, "--child", str(sized)],
                 check=True,

@@ -159,9 +159,8 @@ def _memo(size: int) -> Callable[[Callable[[str], _T]], Callable[[str], _T]]:
     return decorate
 
 
-@_memo(1024)
-def parse_time(value: str) -> datetime:
-    """ISO 8601 with an offset, or epoch seconds -> an aware datetime (memoised)."""
+def _parse_time(value: str) -> datetime:
+    """ISO 8601 with an offset, or epoch seconds -> an aware datetime."""
     text = value.strip()
     try:
         if text.isascii() and text.isdigit():
@@ -179,6 +178,10 @@ def parse_time(value: str) -> datetime:
     if parsed.tzinfo is None:
         raise BadValue(Code.INVALID_DATE_TIME, "date-time has no UTC offset")
     return parsed
+
+
+#: :func:`_parse_time`, memoised.
+parse_time = _memo(64)(_parse_time)
 
 
 def scalar_text(value: Any) -> str | None:
@@ -252,9 +255,9 @@ _text_area = LengthRule(
 _number = PatternRule(_NUMBER, Code.INVALID_NUMBER, "expected a number", strip=True)
 
 
-@_memo(1024)
+@_memo(64)
 def _date_time(value: str) -> str:
-    return str(int(parse_time(value).timestamp()))
+    return str(int(_parse_time(value).timestamp()))  # the memo is this function's
 
 
 def _boolean(value: str) -> str:
@@ -290,7 +293,7 @@ def rule_for(field_type: FieldType, options: tuple[str, ...] = ()) -> Callable[[
     return _RULES[field_type]
 
 
-@_memo(1024)
+@_memo(64)
 def expiry_minutes(value: str) -> int:
     text = value.strip()
     if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= EXPIRY_MAX_MINUTES:
