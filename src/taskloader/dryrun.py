@@ -27,7 +27,7 @@ from taskloader.templates import TemplateCache
 log = structlog.get_logger(__name__)
 
 FIRST_ROWS = 5
-RECORD_CHUNK = 2048  # records read and checked per hop to a worker thread
+RECORD_CHUNK = 1024  # records read and checked per hop to a worker thread
 
 #: An invalid row and its problems.
 Invalid = tuple[Row, list[Problem]]
