@@ -1,13 +1,16 @@
 """`taskloader validate`: every row checked, nothing sent. Makes no StartTaskContact call.
 
-The same reader, template cache, mapper and validator as `taskloader run` (:mod:`prepare`).
+The same reader, template cache and rules as `taskloader run` (:mod:`prepare`); CSV records are
+checked by a function compiled per (template, header) that builds no requests
+(:mod:`record_checker`), held equal to `run`'s per-row path by a property test.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -126,7 +129,7 @@ def _cell(value: Any) -> str:
 
 async def _checked(
     preparer: Preparer, reader: RowReader, name: str
-) -> AsyncIterator[tuple[int, list[Invalid]]]:
+) -> AsyncGenerator[tuple[int, list[Invalid]], None]:
     """(valid count, invalid rows) per chunk: CSV records by the compiled check, JSONL by rows."""
     if reader.records is None:
         async for rows in read_in_chunks(reader):
@@ -169,12 +172,13 @@ async def validate_file(
             if report is not None:
                 writer = ReportWriter(report, reader.columns)
                 await anyio.to_thread.run_sync(writer.open)
-            async for valid, bad in _checked(preparer, reader, location):
-                summary.add(valid, bad)
-                if writer is not None and bad:
-                    await anyio.to_thread.run_sync(writer.write, bad)
-                if on_progress is not None:
-                    on_progress(summary.rows)
+            async with aclosing(_checked(preparer, reader, location)) as chunks:
+                async for valid, bad in chunks:
+                    summary.add(valid, bad)
+                    if writer is not None and bad:
+                        await anyio.to_thread.run_sync(writer.write, bad)
+                    if on_progress is not None:
+                        on_progress(summary.rows)
         finally:
             if writer is not None:
                 await anyio.to_thread.run_sync(writer.close)
