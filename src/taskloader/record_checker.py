@@ -46,6 +46,7 @@ class RecordChecker:
         self._nested = any(rename.get(c, c) in NESTED_KEYS for c in header)
         self._picks = [header.index(c) for c in mapper.template_columns if c in header]
         self._checks: dict[str | None, RecordCheck | None] = {}
+        self._templates: dict[str | None, TaskTemplate | Problem | None] = {}
 
     def check(
         self, first: int, lines: Sequence[int], records: list[list[str]], resolve: Resolve
@@ -65,7 +66,7 @@ class RecordChecker:
 
         def fall_back(i: int, ref: str | None) -> None:
             row = csv_row(self._name, self._header, first + i, lines[i], records[i])
-            add(i, self._fallback(row, records[i], resolve(ref)), row)
+            add(i, self._fallback(row, records[i], self._template(ref, resolve)), row)
 
         only = None if self._picks else self._check_for(default, resolve)
         if only is not None:  # one template for every record: checked in runs, not one by one
@@ -94,10 +95,17 @@ class RecordChecker:
                 return record[j].strip()
         return default
 
+    def _template(self, ref: str | None, resolve: Resolve) -> TaskTemplate | Problem | None:
+        """``resolve(ref)``, asked once per name (each ask is a round trip to the event loop)."""
+        found = self._templates.get(ref, _UNSEEN)
+        if found is _UNSEEN:
+            found = self._templates[ref] = resolve(ref)
+        return found  # type: ignore[no-any-return]
+
     def _check_for(self, ref: str | None, resolve: Resolve) -> RecordCheck | None:
         check = self._checks.get(ref, _UNSEEN)
         if check is _UNSEEN:
-            check = self._checks[ref] = self._compile(resolve(ref))
+            check = self._checks[ref] = self._compile(self._template(ref, resolve))
         return check  # type: ignore[no-any-return]
 
     def _compile(self, template: TaskTemplate | Problem | None) -> RecordCheck | None:

@@ -659,3 +659,29 @@ def test_non_ascii_digits_are_not_minutes_or_epoch_seconds(workdir: Path) -> Non
     )
     got = compare_fast(path, settings_for(workdir), [1])
     assert codes(got) == {1: ["invalid_expiry"], 2: ["invalid_scheduled_time"]}
+
+
+def test_each_template_name_is_resolved_once_however_many_rows_fall_back(workdir: Path) -> None:
+    """Rows naming an unknown template, and ragged rows, take check_row one by one; the name
+    is still resolved once (each resolve is a round trip to the event loop in `validate`)."""
+    lines = ["template,name,contact_flow_id"]
+    lines += [f"Nope,row {i},f" if i % 3 else f"Nope,row {i}" for i in range(300)]
+    lines += [f",other {i},f,extra" for i in range(5)]
+    path = write_lines(workdir / "resolves.csv", *lines)
+    asked: list[str | None] = []
+
+    def counting(ref: str | None) -> TaskTemplate | Problem | None:
+        asked.append(ref)
+        return resolve(ref)
+
+    settings = settings_for(workdir, template="Full", ragged_tolerance=200)
+    preparer = Preparer(None, settings)  # type: ignore[arg-type]  # no cache: resolve is given
+    with open_rows(str(path), source_options(settings)) as reader:
+        assert reader.records is not None
+        checker = RecordChecker(preparer, str(path), list(reader.columns))
+        lines_, records = reader.records.read(1_000)
+        valid, invalid = checker.check(1, lines_, records, counting)
+    assert sorted(asked, key=str) == ["Full", "Nope"]
+    assert valid == 0
+    assert len(invalid) == 305
+    assert all(p[0].code == "unknown_template" or p[0].code == "ragged_row" for _, p in invalid)
