@@ -27,7 +27,7 @@ from taskloader.errors import TaskloaderError
 from taskloader.ledger import Ledger, RowOutcome, RowStatus
 from taskloader.ledger_writer import LedgerWriter
 from taskloader.pacing import Pacer
-from taskloader.prepare import Prepared, Preparer, input_rows, read_in_chunks
+from taskloader.prepare import Prepared, Preparer, count_rows, input_rows, read_in_chunks
 from taskloader.progress import RunStats, report_progress
 from taskloader.quota_gate import QuotaGate
 from taskloader.results import ResultFiles, write_results
@@ -175,7 +175,9 @@ async def _import(
             )
             feed = _Feed(preparer, plan, ledger, batch_id, control, stats)
             with hard_stop, _bare_errors():
-                await _run_stages(settings, reader, feed, sending, writer, tty, workspace, ledger)
+                await _run_stages(
+                    settings, location, reader, feed, sending, writer, tty, workspace, ledger
+                )
             interrupted = hard_stop.cancelled_caught
             counts = await anyio.to_thread.run_sync(ledger.counts)
             snapshot = {
@@ -227,6 +229,7 @@ def _bare_errors() -> Iterator[None]:
 
 async def _run_stages(
     settings: Settings,
+    location: str,
     reader: Any,
     feed: _Feed,
     sending: Sending,
@@ -244,6 +247,7 @@ async def _run_stages(
             partial(report_progress, stats, interval=settings.progress_interval, tty=tty)
         )
         outer.start_soon(_grace_timer, control, senders_scope, settings.grace_period)
+        outer.start_soon(_count_total, location, settings, stats)
         outer.start_soon(workspace.run_checkpoints, ledger, settings.checkpoint_interval)
         async with anyio.create_task_group() as stages:
             stages.start_soon(writer.run, out_rx)
@@ -256,6 +260,12 @@ async def _run_stages(
 
 
 OUTCOME_BUFFER = 1024
+
+
+async def _count_total(location: str, settings: Settings, stats: RunStats) -> None:
+    """Count the input's rows beside the run, for the progress total and ETA."""
+    stop = anyio.from_thread.check_cancelled
+    stats.total = await anyio.to_thread.run_sync(partial(count_rows, location, settings, stop))
 
 
 async def _grace_timer(control: RunControl, senders: anyio.CancelScope, grace: float) -> None:

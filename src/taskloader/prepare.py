@@ -9,7 +9,7 @@ resolve a template.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import anyio
 
-from taskloader.errors import UsageError
+from taskloader.errors import InputFileError, UsageError
 from taskloader.mapping import Mapper, MappingConfig, TaskRequest
 from taskloader.rules import Code, Problem
 from taskloader.s3 import S3Url, is_s3
@@ -99,6 +99,33 @@ def open_input(
     else:
         with open_rows(location, options) as reader:
             yield reader
+
+
+def count_rows(
+    location: str, settings: Settings, checkpoint: Callable[[], None] = lambda: None
+) -> int | None:
+    """How many rows a local input holds, for the progress bar's total and ETA; None for stdin
+    and S3 (read once only) and for a file the run's own reader will refuse.
+
+    Blocking. ``checkpoint`` is called between chunks: in a worker thread,
+    ``anyio.from_thread.check_cancelled`` stops the count when the run ends first.
+    """
+    if location == "-" or is_s3(location):
+        return None
+    count = 0
+    try:
+        with open_input(location, settings) as reader:
+            if reader.records is not None:
+                while chunk := reader.records.read(4096)[1]:
+                    checkpoint()
+                    count += len(chunk)
+                return count
+            while chunk_rows := list(islice(reader, 4096)):
+                checkpoint()
+                count += len(chunk_rows)
+    except InputFileError:
+        return None
+    return count
 
 
 @asynccontextmanager

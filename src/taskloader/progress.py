@@ -58,12 +58,20 @@ class RunStats:
         index = min(len(self._latencies) - 1, round(p / 100 * (len(self._latencies) - 1)))
         return self._latencies[index]
 
+    def eta(self) -> float | None:
+        """Seconds left at the pace of this run so far; None while that cannot be told."""
+        worked = self.done - self.skipped
+        if self.total is None or worked <= 0:
+            return None
+        return max(self.total - self.done, 0) * self.elapsed / worked
+
     def snapshot(self) -> dict[str, Any]:
         elapsed = self.elapsed
         sent = self.succeeded + self.failed
         return {
             "total": self.total,
             "done": self.done,
+            "eta_s": _round(self.eta()),
             "skipped": self.skipped,
             "succeeded": self.succeeded,
             "failed": self.failed,

@@ -161,7 +161,12 @@ async def test_progress_events_without_a_terminal(
     assert report.exit_code == 0
     progress = [e for e in logs if e["event"] == "run.progress"]
     assert progress, "no progress event in a run of about a second"
-    assert all({"done", "succeeded", "pacing_rate"} <= e.keys() for e in progress)
+    assert all({"done", "succeeded", "pacing_rate", "eta_s"} <= e.keys() for e in progress)
+    # The input is counted beside the run: the total is known early, and the ETA shrinks.
+    counted = [e for e in progress if e["total"] is not None]
+    assert counted and all(e["total"] == 40 for e in counted)
+    etas = [e["eta_s"] for e in counted if e["eta_s"] is not None and e["done"] < 40]
+    assert etas and etas[-1] < etas[0]
     summary = [e for e in logs if e["event"] == "run.summary"]
     assert summary[-1]["counts"]["succeeded"] == 40
     # Row values are not logged.
