@@ -246,7 +246,7 @@ async def _run_stages(
         outer.start_soon(
             partial(report_progress, stats, interval=settings.progress_interval, tty=tty)
         )
-        outer.start_soon(_grace_timer, control, senders_scope, settings.grace_period)
+        outer.start_soon(_grace_timer, control, senders_scope, settings.grace_period, sending.gate)
         outer.start_soon(_count_total, location, settings, stats)
         outer.start_soon(workspace.run_checkpoints, ledger, settings.checkpoint_interval)
         async with anyio.create_task_group() as stages:
@@ -268,12 +268,22 @@ async def _count_total(location: str, settings: Settings, stats: RunStats) -> No
     stats.total = await anyio.to_thread.run_sync(partial(count_rows, location, settings, stop))
 
 
-async def _grace_timer(control: RunControl, senders: anyio.CancelScope, grace: float) -> None:
-    """Once the run is stopping, give in-flight calls ``grace`` seconds, then cancel them."""
+async def _grace_timer(
+    control: RunControl, senders: anyio.CancelScope, grace: float, gate: QuotaGate
+) -> None:
+    """Once the run is stopping, give in-flight calls ``grace`` seconds, then cancel them.
+
+    During an active-task quota pause the senders wait at the gate (at most one probe is in
+    flight), so there is nothing to wait for: they are cancelled at once and their rows left
+    ``unprocessed`` (a cancelled probe is re-sent on resume with the same ClientToken).
+    """
     await control.stopping.wait()
-    await anyio.sleep(grace)
-    if not senders.cancel_called:
+    with anyio.move_on_after(grace) as waited:
+        await gate.wait_paused()
+        log.warning("run.stop_during_quota_pause")
+    if waited.cancelled_caught:
         log.warning("run.grace_expired", grace_s=grace)
+    if not senders.cancel_called:
         senders.cancel()
 
 

@@ -171,6 +171,11 @@ class QuotaGate:
                 return
             await self._wait_change()
 
+    async def wait_paused(self) -> None:
+        """Return once the gate is closed (paused or given up); at once if it is."""
+        while self._open and not self._expired:
+            await self._wait_change()
+
     @asynccontextmanager
     async def admit(self) -> AsyncIterator[bool]:
         """Wait for the right to send; yields ``True`` when the caller is the one prober.

@@ -199,3 +199,41 @@ def test_sigterm_with_hanging_calls_stops_when_the_grace_period_ends(
     assert stats["duplicate_tokens"] == 0
     assert stats["contacts_created"] == rows
     assert contact_pairs(emulator) == succeeded_pairs(ledger)
+
+
+def test_sigterm_during_a_quota_pause_stops_without_waiting_the_grace_period(
+    emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    """Paused on the active-task quota, the senders wait at the gate with nothing in flight
+    but a probe: SIGTERM stops the run at once (not after --grace-period), the rows not sent
+    are unprocessed, and a rerun after the tasks end sends each row exactly once."""
+    emulator.configure(active_task_limit=3, task_lifetime_s=None)
+    rows = 10
+    path = write_csv(tmp_path / "tasks.csv", task_rows(rows))
+    ledger = tmp_path / "out" / "ledger.sqlite"
+    args = [str(path), *emulator_args(emulator), "--ledger", str(ledger), "--rate", "50",
+            "--burst", "5", "--quota-wait", "600", "--grace-period", "120"]  # fmt: skip
+    proc = TaskloaderProcess.start(args, tmp_path / "logs")
+    try:
+        wait_for(lambda: any(e["event"] == "quota.paused" for e in proc.events()))
+        proc.signal(signal.SIGTERM)
+        code = proc.wait(timeout=60)  # half the grace period: waiting it out would time out
+    finally:
+        proc.kill()
+
+    assert code == 3, proc.stderr_text()
+    events = [e["event"] for e in proc.events()]
+    assert "run.stop_during_quota_pause" in events
+    assert "run.grace_expired" not in events
+    counts = ledger_counts(ledger)
+    assert counts["succeeded"] == 3 == len(emulator.contacts())
+    assert counts["unprocessed"] == rows - 3
+
+    emulator.configure(active_task_limit=100)
+    code, proc = run_cli([str(path), *emulator_args(emulator), "--ledger", str(ledger)],
+                         tmp_path / "logs")  # fmt: skip
+    assert code == 0, proc.stderr_text()
+    assert ledger_counts(ledger)["succeeded"] == rows
+    assert emulator.stats()["duplicate_tokens"] == 0
+    assert contact_pairs(emulator) == succeeded_pairs(ledger)
+    emulator.configure(active_task_limit=2500)
