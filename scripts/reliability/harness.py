@@ -38,33 +38,37 @@ COLUMNS = [
 ]  # fmt: skip
 
 
+def callback_row(rng: random.Random, key: str, *, call_before: bool = False) -> dict[str, str]:
+    """One valid row for the Callback template, drawn from ``rng`` (same seed, same row)."""
+    person = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
+    account = rng.randint(100000, 999999)
+    row = {
+        "key": key,
+        "template": "Callback",
+        "name": f"Call back {person}",
+        "description": f"Customer asked for a call back about account {account}",
+        "Customer name": person,
+        "Account number": str(account),
+        "Email": f"{person.lower().replace(' ', '.')}@example.com",
+        "VIP": rng.choice(["true", "false"]),
+        "Reason": rng.choice(REASONS),
+        "Case link": f"https://crm.example.com/cases/{account}",
+    }
+    if call_before:
+        row["Call before"] = f"2027-01-{rng.randint(10, 28):02d}T17:00:00+00:00"
+    row["attr.segment"] = rng.choice(["retail", "business", "gold"])
+    return row
+
+
 def write_rows(path: Path, rows: int, *, seed: int = 1, prefix: str = "row") -> list[str]:
     """Write ``rows`` valid Callback rows (unique keys) to a CSV file; return the keys in order."""
     rng = random.Random(seed)
-    keys = []
+    keys = [f"{prefix}-{n:06d}" for n in range(1, rows + 1)]
     with path.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.DictWriter(fh, COLUMNS)
         writer.writeheader()
-        for n in range(1, rows + 1):
-            person = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
-            account = rng.randint(100000, 999999)
-            key = f"{prefix}-{n:06d}"
-            keys.append(key)
-            writer.writerow(
-                {
-                    "key": key,
-                    "template": "Callback",
-                    "name": f"Call back {person}",
-                    "description": f"Customer asked for a call back about account {account}",
-                    "Customer name": person,
-                    "Account number": str(account),
-                    "Email": f"{person.lower().replace(' ', '.')}@example.com",
-                    "VIP": rng.choice(["true", "false"]),
-                    "Reason": rng.choice(REASONS),
-                    "Case link": f"https://crm.example.com/cases/{account}",
-                    "attr.segment": rng.choice(["retail", "business", "gold"]),
-                }
-            )
+        for key in keys:
+            writer.writerow(callback_row(rng, key))
     return keys
 
 
