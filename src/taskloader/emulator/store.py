@@ -115,18 +115,24 @@ class State:
     # -- contacts --------------------------------------------------------------------------
 
     def add_contact(self, contact: ContactRecord) -> None:
-        self.contacts[contact.id] = contact
-        self.active[contact.instance_id].append(contact)
         self.contacts_created += 1
+        if self._index(contact) == 2:
+            self.duplicate_tokens += 1
+        self.save_contact(contact)
+
+    def _index(self, contact: ContactRecord) -> int:
+        """File ``contact`` in the look-up tables; how many contacts its ClientToken has made."""
+        self.contacts[contact.id] = contact
+        if contact.active:
+            self.active[contact.instance_id].append(contact)
         if contact.previous_contact_id:
             self.chain_counts[contact.previous_contact_id] += 1
-        if contact.client_token is not None:
-            key = (contact.instance_id, contact.client_token)
-            self.tokens[key] = (contact.id, contact.created)
-            self.token_uses[key] += 1
-            if self.token_uses[key] == 2:
-                self.duplicate_tokens += 1
-        self.save_contact(contact)
+        if contact.client_token is None:
+            return 0
+        key = (contact.instance_id, contact.client_token)
+        self.tokens[key] = (contact.id, contact.created)
+        self.token_uses[key] += 1
+        return self.token_uses[key]
 
     def save_contact(self, contact: ContactRecord) -> None:
         if self._persistence is not None:
@@ -172,13 +178,5 @@ class State:
             key=lambda c: c.created,
         )
         for contact in contacts:
-            self.contacts[contact.id] = contact
-            if contact.active:
-                self.active[contact.instance_id].append(contact)
-            if contact.previous_contact_id:
-                self.chain_counts[contact.previous_contact_id] += 1
-            if contact.client_token is not None:
-                key = (contact.instance_id, contact.client_token)
-                self.tokens[key] = (contact.id, contact.created)
-                self.token_uses[key] += 1
+            self._index(contact)
         self.duplicate_tokens = sum(1 for n in self.token_uses.values() if n > 1)
