@@ -152,7 +152,6 @@ def _request_rules(
         _no_flow=NO_FLOW,
         _past=IN_PAST,
         _far=too_far(limits),
-        _limits=limits,
     )
     src = []
     if template is not None and not template.active:

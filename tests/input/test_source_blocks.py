@@ -281,11 +281,10 @@ class Written:
     records: list[list[str]]  # as the reader should give them
     lines: list[int]  # the physical line each starts on
     ragged: list[int]  # indexes of records whose width is not the header's
-    gap: int  # the most blank lines in a row between records
 
-    def sizes(self) -> list[int]:
-        """Read sizes to test, including ones smaller than ``gap`` (a chunk of blank lines)."""
-        return [1, 2, 3, 7, 256]
+
+#: Read sizes to test; 1 and 2 are smaller than the runs of blank lines the files hold.
+SIZES = [1, 2, 3, 7, 256]
 
 
 CELL = st.one_of(
@@ -314,11 +313,9 @@ def csv_files(draw: st.DrawFn) -> Written:
     records: list[list[str]] = []
     lines: list[int] = []
     ragged: list[int] = []
-    most = 0
     n = draw(st.integers(0, 25))
     for i in range(n):
         gap = draw(st.integers(0, 2)) if i and draw(st.integers(0, 3)) == 0 else 0
-        most = max(most, gap)
         text += blank * gap
         line += gap
         cells_width = width if draw(st.integers(0, 4)) else draw(st.integers(1, width + 2))
@@ -333,7 +330,7 @@ def csv_files(draw: st.DrawFn) -> Written:
         lines.append(line)
         text += record + ending
         line += (record + ending).count("\n")
-    return Written(text.encode(), header, records, lines, ragged, most)
+    return Written(text.encode(), header, records, lines, ragged)
 
 
 def expected_rows(w: Written) -> list[tuple[int, int, dict[str, str], tuple[str, ...]]]:
@@ -355,7 +352,7 @@ def test_start_lines_match_the_physical_lines_written(w: Written) -> None:
     reader = reader_of(w.data, ragged_tolerance=tolerance)
     assert list(reader.columns) == w.header
     assert as_tuples(iter(reader)) == expected_rows(w)
-    for size in w.sizes():
+    for size in SIZES:
         got = all_records(reader_of(w.data, ragged_tolerance=tolerance), size)
         assert got == (w.lines, w.records)
 
@@ -371,7 +368,7 @@ def test_ragged_records_beyond_the_tolerance_name_the_first_one_over(
     _, error = rows_until_error(reader_of(w.data, ragged_tolerance=tolerance))
     assert error.line == over
     assert "ragged" in error.reason
-    for size in w.sizes():
+    for size in SIZES:
         with pytest.raises(InputFileError) as caught:
             all_records(reader_of(w.data, ragged_tolerance=tolerance), size)
         assert caught.value.line == over
