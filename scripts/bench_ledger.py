@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from taskloader.ledger import Ledger, LedgerReader, RowOutcome, RowStatus
-from taskloader.results import write_results
+from taskloader.ledger.results import write_results
+from taskloader.ledger.store import Ledger, LedgerReader, RowOutcome, RowStatus
 
 COLUMNS = ("customer_id", "name", "phone", "due", "notes")
 

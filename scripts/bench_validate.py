@@ -23,14 +23,15 @@ from pathlib import Path
 
 import anyio
 
-from taskloader.dryrun import ValidationSummary, validate_file
+from taskloader.checks.request import CrossRowChecks, Limits, check_row
+from taskloader.input.readers import SourceOptions, open_rows
 from taskloader.logs import configure_logging
-from taskloader.mapping import Mapper, MappingConfig
+from taskloader.mapping.config import MappingConfig
+from taskloader.mapping.mapper import Mapper
+from taskloader.run.dryrun import ValidationSummary, validate_file
+from taskloader.run.options import template_cache
 from taskloader.settings import Settings
-from taskloader.source import SourceOptions, open_rows
-from taskloader.template import FieldType, TaskTemplate, TemplateField
-from taskloader.templates import open_template_cache
-from taskloader.validation import CrossRowChecks, Limits, check_row
+from taskloader.templates.model import FieldType, TaskTemplate, TemplateField
 
 COLUMNS = [
     "name",
@@ -128,7 +129,7 @@ def dry_run(path: Path) -> tuple[int, int, float]:
     settings = Settings(templates_dir=templates, template=template().name)
 
     async def main() -> ValidationSummary:
-        async with open_template_cache(settings) as cache:
+        async with template_cache(settings) as cache:
             return await validate_file(str(path), settings, cache)
 
     start = time.perf_counter()

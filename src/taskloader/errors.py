@@ -9,7 +9,7 @@
     └── FatalApiError               the run cannot go on: credentials, access,
                                     unknown instance                            (exit 4)
 
-Row-level problems are not exceptions: they are :class:`taskloader.validation.Problem`
+Row-level problems are not exceptions: they are :class:`taskloader.checks.request.Problem`
 values recorded in the ledger, and the run goes on.
 """
 

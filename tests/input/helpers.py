@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from taskloader.source import Row
-from taskloader.template import FieldType, TaskTemplate, TemplateField
+from taskloader.input.readers import Row
+from taskloader.templates.model import FieldType, TaskTemplate, TemplateField
 
 
 def row(values: dict[str, Any], number: int = 1) -> Row:

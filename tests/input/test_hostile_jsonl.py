@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from taskloader.errors import InputFileError
-from taskloader.ledger import Ledger, RowOutcome, RowStatus
-from taskloader.mapping import Mapper
-from taskloader.results import write_results
-from taskloader.source import Row, SourceOptions, read_rows
+from taskloader.input.readers import Row, SourceOptions, read_rows
+from taskloader.ledger.results import write_results
+from taskloader.ledger.store import Ledger, RowOutcome, RowStatus
+from taskloader.mapping.mapper import Mapper
 
 from .helpers import template
 

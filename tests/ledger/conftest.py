@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from taskloader.ledger import Ledger, RowOutcome, RowStatus
+from taskloader.ledger.store import Ledger, RowOutcome, RowStatus
 
 COLUMNS = ("key", "name", "phone")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from taskloader.ledger import Ledger, RowOutcome, RowStatus
+from taskloader.ledger.store import Ledger, RowOutcome, RowStatus
 
 from .conftest import OpenLedger, outcome
 from .writer_proc import row

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from taskloader.errors import LedgerError, LedgerLockedError, LedgerMismatchError
-from taskloader.ledger import Ledger, LedgerReader, fingerprint_file
+from taskloader.input.location import fingerprint_file
+from taskloader.ledger.store import Ledger, LedgerReader
 
 from .conftest import COLUMNS, OpenLedger, outcome
 
@@ -84,7 +85,7 @@ def test_second_open_is_locked_until_the_first_closes(open_ledger: OpenLedger) -
 
 def test_lock_held_by_another_process_is_refused(ledger_path: Path) -> None:
     script = (
-        "import sys; from taskloader.ledger import Ledger; "
+        "import sys; from taskloader.ledger.store import Ledger; "
         f"L = Ledger.open({str(ledger_path)!r}, batch_id=None, input_name='x', "
         "fingerprint=None, columns=[]); print('ready', flush=True); sys.stdin.read()"
     )

@@ -10,7 +10,7 @@ import anyio
 import pytest
 
 from taskloader.errors import LedgerError
-from taskloader.ledger import Bitmap, LedgerReader, RowStatus
+from taskloader.ledger.store import Bitmap, LedgerReader, RowStatus
 
 from .conftest import OpenLedger, outcome
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from taskloader.ledger import Ledger, LedgerReader
-from taskloader.results import RunStats, export_records, neutralise, write_results
+from taskloader.ledger.results import RunStats, export_records, neutralise, write_results
+from taskloader.ledger.store import Ledger, LedgerReader
 
 from .conftest import COLUMNS, OpenLedger, outcome
 

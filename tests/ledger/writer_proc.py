@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from taskloader.ledger import Ledger, RowOutcome, RowStatus
+from taskloader.ledger.store import Ledger, RowOutcome, RowStatus
 
 
 def row(number: int) -> dict[str, str]:

@@ -28,8 +28,8 @@ from typing import Any
 import pytest
 
 from taskloader.emulator.world import DEFAULT_FLOWS, DEFAULT_INSTANCE_ID
-from taskloader.ledger import LedgerReader, LedgerRecord
-from taskloader.pipeline import RunReport, run_import
+from taskloader.ledger.store import LedgerReader, LedgerRecord
+from taskloader.run.pipeline import RunReport, run_import
 from taskloader.settings import Settings, load_settings
 from tests.conftest import REGION, EmulatorHandle
 

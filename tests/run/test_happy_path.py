@@ -9,7 +9,7 @@ from typing import Any
 
 import structlog
 
-from taskloader.sender import client_token
+from taskloader.run.sender import client_token
 from tests.conftest import EmulatorHandle
 from tests.run.conftest import (
     FLOW,

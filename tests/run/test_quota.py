@@ -6,7 +6,7 @@ from pathlib import Path
 
 import structlog
 
-from taskloader.quota_gate import QuotaGate
+from taskloader.connect.quota_gate import QuotaGate
 from tests.conftest import EmulatorHandle
 from tests.run.conftest import (
     Run,

@@ -13,7 +13,7 @@ import pytest
 
 from taskloader.emulator import EmulatorSettings, EmulatorThread
 from taskloader.emulator.world import default_world
-from taskloader.pipeline import run_import
+from taskloader.run.pipeline import run_import
 from tests.conftest import REGION, EmulatorHandle
 from tests.run.conftest import (
     COLUMNS,

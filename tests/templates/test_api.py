@@ -10,8 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from taskloader.cli import main
+from taskloader.run.options import template_cache
 from taskloader.settings import load_settings
-from taskloader.templates import TemplateLookupError, open_template_cache
+from taskloader.templates.cache import TemplateLookupError
 
 TEMPLATES = Path(__file__).parents[2] / "config" / "templates"
 
@@ -38,7 +39,7 @@ async def test_names_resolve_across_listing_pages(emulator: Any, connect_client:
     ids = {
         f"T{n:03d}": create(connect_client, emulator.instance_id, f"T{n:03d}") for n in range(45)
     }
-    async with open_template_cache(settings_for(emulator)) as cache:
+    async with template_cache(settings_for(emulator)) as cache:
         for name in ("T000", "T044", "T022"):
             assert (await cache.resolve(name)).id == ids[name]
         assert (await cache.resolve(ids["T010"])).name == "T010"
@@ -50,7 +51,7 @@ async def test_names_resolve_across_listing_pages(emulator: Any, connect_client:
 async def test_unknown_names_and_inactive_templates(emulator: Any, connect_client: Any) -> None:
     """Unknown names are lookup errors; an INACTIVE template resolves and says so."""
     create(connect_client, emulator.instance_id, "Old", Status="INACTIVE")
-    async with open_template_cache(settings_for(emulator)) as cache:
+    async with template_cache(settings_for(emulator)) as cache:
         with pytest.raises(TemplateLookupError) as info:
             await cache.resolve("Nope")
         assert info.value.code == "unknown_template"

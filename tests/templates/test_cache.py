@@ -8,13 +8,13 @@ from pathlib import Path
 import anyio
 import pytest
 
-from taskloader.template import FieldType, TaskTemplate, TemplateField
-from taskloader.templates import (
+from taskloader.templates.cache import (
     DirTemplateSource,
     TemplateCache,
     TemplateLookupError,
     TemplateSummary,
 )
+from taskloader.templates.model import FieldType, TaskTemplate, TemplateField
 
 
 def make(tid: str, name: str, status: str = "ACTIVE") -> TaskTemplate:

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from taskloader.cli.common import Settings, run_async, settings_options
-from taskloader.demo import REPO_CONFIG, DemoOptions, run_demo
+from taskloader.run.demo import REPO_CONFIG, DemoOptions, run_demo
 
 
 @click.command()

@@ -13,8 +13,8 @@ from rich.table import Table
 
 from taskloader.cli.common import EXIT_OK, EXIT_USAGE, fail
 from taskloader.errors import TaskloaderError
-from taskloader.ledger import LedgerReader, RowStatus
-from taskloader.results import export_records
+from taskloader.ledger.results import export_records
+from taskloader.ledger.store import LedgerReader, RowStatus
 
 _STATUSES = [s.value for s in RowStatus]
 

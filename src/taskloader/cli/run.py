@@ -6,7 +6,7 @@ import click
 
 from taskloader.cli.common import F, Settings, run_async, settings_options
 from taskloader.cli.validate import run_validation, with_input_options
-from taskloader.pipeline import RunReport, run_import
+from taskloader.run.pipeline import RunReport, run_import
 
 run_options = (
     click.option("--rate", type=float, default=None, help="Requests/s ceiling (default 2)."),

@@ -9,7 +9,8 @@ import anyio
 import click
 
 from taskloader.cli.common import EXIT_OK, EXIT_USAGE, Settings, run_async, settings_options
-from taskloader.templates import TemplateLookupError, open_template_cache
+from taskloader.run import options
+from taskloader.templates.cache import TemplateLookupError
 
 
 @click.group()
@@ -24,7 +25,7 @@ def list_cmd(settings: Settings, fmt: str) -> None:
     """List the task templates of the instance."""
 
     async def main() -> int:
-        async with open_template_cache(settings) as cache:
+        async with options.template_cache(settings) as cache:
             found = await cache.summaries()
         rows = [{"id": t.id, "name": t.name, "status": t.status} for t in found]
         if fmt == "json":
@@ -44,7 +45,7 @@ def show_cmd(settings: Settings, ref: str) -> None:
     """Show one template (by name or id) as JSON."""
 
     async def main() -> int:
-        async with open_template_cache(settings) as cache:
+        async with options.template_cache(settings) as cache:
             try:
                 template = await cache.resolve(ref)
             except TemplateLookupError as exc:
@@ -71,7 +72,7 @@ def pull_cmd(settings: Settings, target_dir: str) -> None:
     async def main() -> int:
         target = anyio.Path(target_dir)
         await target.mkdir(parents=True, exist_ok=True)
-        async with open_template_cache(settings) as cache:
+        async with options.template_cache(settings) as cache:
             summaries = await cache.summaries()
             for summary in summaries:
                 template = await cache.resolve(summary.id)

@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
 from taskloader.cli.common import EXIT_OK, EXIT_ROWS, F, Settings, run_async, settings_options
-from taskloader.dryrun import ValidationSummary, validate_file
 from taskloader.logs import configure_logging
-from taskloader.templates import open_template_cache
+from taskloader.run import options
+from taskloader.run.dryrun import ValidationSummary, validate_file
 
 input_options = (
     click.option("--template", default=None, help="Template (name or id) for rows without one."),
@@ -79,7 +79,7 @@ def run_validation(settings: Settings, input_path: str, report: str | None, fmt:
 
     async def main() -> int:
         tty = sys.stderr.isatty() and fmt == "text"
-        async with open_template_cache(settings) as cache:
+        async with options.template_cache(settings) as cache:
             if tty:
                 with Progress(
                     SpinnerColumn(),

@@ -1,0 +1,372 @@
+"""Streaming CSV/JSONL readers: a binary stream in, :class:`Row` values out, one at a time.
+
+Memory does not grow with the file: one record is held at a time. Every row keeps its record
+number and the line it starts on. Problems with the whole file raise
+:class:`~taskloader.errors.InputFileError` naming the file and the line; a problem with one row
+(a ragged CSV record within the tolerance) travels with the row in :attr:`Row.problems`.
+
+The CSV reader raises the process-wide ``csv.field_size_limit`` to :data:`FIELD_SIZE_LIMIT` so that
+very large cells (a 10 MB note) are read, not refused.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import csv
+import gzip
+import io
+import itertools
+import json
+import sys
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, BinaryIO, Literal, cast
+
+from taskloader.errors import InputFileError
+
+Format = Literal["csv", "jsonl"]
+
+#: Largest CSV cell accepted, in characters.
+FIELD_SIZE_LIMIT = 64 * 1024 * 1024
+
+#: Row-level problem code a ragged CSV record carries (see :mod:`taskloader.mapping.rules`).
+RAGGED_ROW = "ragged_row"
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One input record. ``values`` maps column (or JSON key) to the cell as read.
+
+    CSV values are strings, empty cells kept as ``""`` (the mapper treats them as absent);
+    JSONL values are the decoded JSON values. ``problems`` holds ``(code, message)`` pairs found
+    while reading (only ``ragged_row`` today).
+    """
+
+    source: str
+    number: int
+    line: int
+    values: dict[str, Any]
+    problems: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SourceOptions:
+    format: Format | None = None  # None: from the file name's suffix, ".gz" stripped first
+    delimiter: str = ","
+    quotechar: str = '"'
+    ragged_tolerance: int = 0  # ragged CSV records tolerated (as row problems) before failing
+
+
+def detect_format(name: str, options: SourceOptions) -> Format:
+    if options.format is not None:
+        return options.format
+    base = name.lower().removesuffix(".gz")
+    if base.endswith((".jsonl", ".ndjson", ".json")):
+        return "jsonl"
+    if base.endswith((".csv", ".tsv", ".txt")) or name == "-":
+        return "csv"
+    raise InputFileError(name, "cannot tell the format from the name; set the format")
+
+
+class RowReader:
+    """An iterator of :class:`Row` with the file's ``columns`` (CSV header order; for JSONL the
+    keys in first-seen order, growing as rows are read).
+
+    For CSV, ``records`` is the same stream one level lower, read in chunks of cells (numbered
+    1, 2, ... in order; see :func:`csv_row`). A consumer reads one or the other, never both.
+    """
+
+    def __init__(
+        self, rows: Iterator[Row], columns: list[str], records: CsvRecords | None = None
+    ) -> None:
+        self._rows = rows
+        self._columns = columns
+        self.records = records
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(self._columns)
+
+    def __iter__(self) -> Iterator[Row]:
+        return self._rows
+
+    def __next__(self) -> Row:
+        return next(self._rows)
+
+
+def read_rows(stream: BinaryIO | IO[bytes], name: str, options: SourceOptions) -> RowReader:
+    """Read rows from any binary stream; gunzips when ``name`` ends with ``.gz``.
+
+    The CSV header is read at once (so an empty file fails here); rows are read lazily.
+    """
+    fmt = detect_format(name, options)
+    raw: IO[bytes] = stream
+    if name.lower().endswith(".gz"):
+        raw = cast(IO[bytes], gzip.GzipFile(fileobj=stream, mode="rb"))
+    lines = _Lines(raw, name)
+    if fmt == "jsonl":
+        columns: list[str] = []
+        return RowReader(_json_rows(lines, columns), columns)
+    return _csv_reader(lines, options)
+
+
+@contextlib.contextmanager
+def open_rows(path: str, options: SourceOptions) -> Iterator[RowReader]:
+    """Open ``path`` (``-`` is stdin) and read its rows; the file is closed on exit."""
+    if path == "-":
+        yield read_rows(sys.stdin.buffer, "-", options)
+        return
+    try:
+        fh = Path(path).open("rb")  # noqa: SIM115 - closed below, after the caller is done
+    except FileNotFoundError:
+        raise InputFileError(path, "file not found") from None
+    except IsADirectoryError:
+        raise InputFileError(path, "is a directory, not a file") from None
+    except PermissionError:
+        raise InputFileError(path, "permission denied") from None
+    with fh:
+        yield read_rows(fh, path, options)
+
+
+class _Checked(io.RawIOBase):
+    """The raw bytes, cut at the first line holding a NUL byte or bytes that are not UTF-8.
+
+    Checking a block at a time keeps decoding and line splitting in C (a ``TextIOWrapper``
+    reads from here). The lines before a bad one are still delivered; the next read raises an
+    :class:`InputFileError` naming the bad line.
+    """
+
+    def __init__(self, raw: IO[bytes], name: str) -> None:
+        self._raw = raw
+        self._name = name
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._newlines = 0  # newlines delivered so far
+        self._pending: InputFileError | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._pending is not None:
+            raise self._pending
+        data = self._raw.read(len(buffer))
+        bad, reason = self._first_bad(data)
+        if bad >= 0:
+            line = self._newlines + data.count(b"\n", 0, bad) + 1
+            self._pending = InputFileError(self._name, reason, line=line)
+            data = data[: data.rfind(b"\n", 0, bad) + 1]
+            if not data:
+                raise self._pending
+        self._newlines += data.count(b"\n")
+        buffer[: len(data)] = data
+        return len(data)
+
+    def _first_bad(self, data: bytes) -> tuple[int, str]:
+        """(index of the first bad byte in ``data`` or -1, what is wrong)."""
+        nul = data.find(b"\x00")
+        held = len(self._decoder.getstate()[0])  # an unfinished character from the last block
+        try:
+            self._decoder.decode(data if nul < 0 else data[:nul], final=not data)
+        except UnicodeDecodeError as exc:
+            return max(exc.start - held, 0), "not UTF-8 text"
+        return nul, "binary content (NUL byte)"
+
+
+class _Lines:
+    """Decoded lines (split at ``\\n`` only, BOM dropped) of a binary stream."""
+
+    def __init__(self, raw: IO[bytes], name: str) -> None:
+        self.name = name
+        buffered = io.BufferedReader(_Checked(raw, name), buffer_size=1 << 16)
+        self.lines: Iterator[str] = io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="\n")
+
+    def failure(self, exc: BaseException, line: int) -> InputFileError | None:
+        if isinstance(exc, InputFileError):
+            return exc
+        if isinstance(exc, (OSError, EOFError, zlib.error)):
+            return InputFileError(self.name, f"cannot read: {exc}", line=line)
+        return None
+
+
+def _csv_reader(lines: _Lines, options: SourceOptions) -> RowReader:
+    name = lines.name
+    if csv.field_size_limit() < FIELD_SIZE_LIMIT:
+        csv.field_size_limit(FIELD_SIZE_LIMIT)
+    reader = csv.reader(
+        lines.lines, delimiter=options.delimiter, quotechar=options.quotechar, strict=True
+    )
+    header = _next_record(reader, lines, name)
+    while header == []:  # blank lines before the header
+        header = _next_record(reader, lines, name)
+    if header is None:
+        raise InputFileError(name, "empty file: no header row", line=1)
+    seen: set[str] = set()
+    for column in header:
+        if column in seen:
+            raise InputFileError(name, f"duplicate column {column!r} in the header", line=1)
+        seen.add(column)
+    records = CsvRecords(reader, lines, len(header), options.ragged_tolerance)
+    return RowReader(_csv_rows(records, name, header), header, records)
+
+
+def _next_record(reader: Any, lines: _Lines, name: str) -> list[str] | None:
+    try:
+        record: list[str] = next(reader)
+    except StopIteration:
+        return None
+    except Exception as exc:
+        raise _csv_error(exc, reader, lines) or exc from None
+    return record
+
+
+def _csv_error(exc: Exception, reader: Any, lines: _Lines) -> InputFileError | None:
+    line = int(reader.line_num)
+    failure = lines.failure(exc, line + 1)
+    if failure is not None:
+        return failure
+    if not isinstance(exc, csv.Error):
+        return None
+    text = str(exc)
+    if "field larger than field limit" in text:
+        return InputFileError(lines.name, "a field is larger than the size limit", line=line)
+    return InputFileError(lines.name, f"malformed CSV: {text}", line=line)
+
+
+class CsvRecords:
+    """A CSV file's records a chunk at a time, with the line each one starts on.
+
+    :meth:`read` hands back ``(lines, records)``: ``records`` as the csv module parsed them
+    (blank lines dropped, ragged records kept, refused past the tolerance) and ``lines[i]`` the
+    line ``records[i]`` starts on. A chunk without blank lines, embedded newlines or ragged
+    records (the usual case) costs no per-record Python work beyond the parse.
+    """
+
+    def __init__(self, reader: Any, lines: _Lines, width: int, tolerance: int) -> None:
+        self._reader = reader
+        self._lines = lines
+        self._width = width
+        self._tolerance = tolerance
+        self._ragged = 0
+        self._failed: Exception | None = None  # raised by the next read
+
+    def read(self, size: int) -> tuple[Sequence[int], list[list[str]]]:
+        """Up to ``size`` records, none only at the end of the file. Blocking.
+
+        A file-level problem is raised once the records before it have been handed back.
+        """
+        if self._failed is not None:
+            raise self._failed
+        reader = self._reader
+        while True:
+            base = reader.line_num  # the line before the chunk's first record
+            records: list[list[str]] = []
+            try:
+                records.extend(itertools.islice(reader, size))  # keeps what came before a failure
+            except Exception as exc:
+                self._failed = _csv_error(exc, reader, self._lines) or exc
+            if (
+                self._failed is None
+                and reader.line_num - base == len(records)
+                and set(map(len, records)) == {self._width}
+            ):
+                return range(base + 1, base + 1 + len(records)), records
+            starts, kept = self._walk(base, records)
+            if kept or (not records and self._failed is None):
+                return starts, kept
+            if self._failed is not None:
+                raise self._failed
+            # only blank lines: read on
+
+    def _walk(self, line: int, records: list[list[str]]) -> tuple[list[int], list[list[str]]]:
+        starts: list[int] = []
+        kept: list[list[str]] = []
+        for record in records:
+            start = line + 1
+            line = start + sum(cell.count("\n") for cell in record)
+            if not record:
+                continue
+            if len(record) != self._width:
+                self._ragged += 1
+                if self._ragged > self._tolerance:
+                    self._failed = InputFileError(
+                        self._lines.name,
+                        f"ragged record: {len(record)} fields, the header has {self._width} "
+                        f"(more than {self._tolerance} ragged records tolerated)",
+                        line=start,
+                    )
+                    break
+            starts.append(start)
+            kept.append(record)
+        return starts, kept
+
+
+def csv_row(name: str, header: list[str], number: int, line: int, record: list[str]) -> Row:
+    """The :class:`Row` of one CSV record; a ragged record carries its ``ragged_row`` problem."""
+    if len(record) == len(header):
+        return Row(name, number, line, dict(zip(header, record, strict=True)))
+    message = f"record has {len(record)} fields, the header has {len(header)}"
+    values = dict(zip(header, record, strict=False))
+    return Row(name, number, line, values, ((RAGGED_ROW, message),))
+
+
+def _csv_rows(records: CsvRecords, name: str, header: list[str]) -> Iterator[Row]:
+    number = 0
+    while True:
+        lines, chunk = records.read(256)
+        if not chunk:
+            return
+        for line, record in zip(lines, chunk, strict=True):
+            number += 1
+            yield csv_row(name, header, number, line, record)
+
+
+def _json_rows(lines: _Lines, columns: list[str]) -> Iterator[Row]:
+    name = lines.name
+    known: set[str] = set()
+    number = line_no = 0
+    it = lines.lines
+    while True:
+        try:
+            text = next(it)
+        except StopIteration:
+            return
+        except Exception as exc:
+            raise lines.failure(exc, line_no + 1) or exc from None
+        line_no += 1
+        if not text.strip():
+            continue
+        try:
+            value = json.loads(text, parse_constant=_no_constants)
+        except RecursionError:
+            raise InputFileError(name, "JSON nested too deeply", line=line_no) from None
+        except json.JSONDecodeError as exc:
+            raise InputFileError(name, f"not valid JSON ({exc.msg})", line=line_no) from None
+        except ValueError as exc:  # e.g. an integer beyond Python's digit limit, NaN
+            raise InputFileError(name, f"not valid JSON ({exc})", line=line_no) from None
+        if not isinstance(value, dict):
+            raise InputFileError(name, "line is not a JSON object", line=line_no)
+        for key in value:
+            if key not in known:
+                known.add(key)
+                columns.append(key)
+        number += 1
+        problems: tuple[tuple[str, str], ...] = ()
+        if "\\u" in text and _has_lone_surrogate(value):
+            problems = (("invalid_text", "a string holds a lone surrogate: not valid Unicode"),)
+        yield Row(name, number, line_no, value, problems)
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """True when a decoded JSON value holds a lone surrogate escape such as ``\\ud800``."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False

@@ -1,0 +1,217 @@
+"""Result files from the ledger: ``succeeded.csv``, ``failed.csv``, ``invalid.csv``,
+``unprocessed.csv`` and ``summary.json``, plus ad-hoc exports (``taskloader ledger export``).
+
+Everything streams from the ledger in input order (memory stays flat on millions of rows) and
+every file is written to a temporary name and renamed into place, so a reader never sees half a
+file and a crash leaves the previous version.
+
+Spreadsheet formulas: a cell starting with ``= + - @``, a tab or a CR is prefixed with ``'`` in
+the report files (succeeded, failed, invalid, CSV exports). ``unprocessed.csv`` is the exception:
+it is an *input* for the next run, and prefixing would corrupt values such as E.164 phone numbers
+(``+4420...``) or negative numbers when they are sent again. Its cells are the original values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from taskloader.ledger.reader import LedgerReader
+from taskloader.ledger.records import LedgerRecord
+from taskloader.ledger.schema import RowStatus
+
+__all__ = ["ResultFiles", "RunStats", "export_records", "neutralise", "write_results"]
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+#: Ledger fields appended to the original columns in a CSV export.
+EXPORT_FIELDS = (
+    "record_number",
+    "line",
+    "status",
+    "contact_id",
+    "error_code",
+    "error_message",
+    "attempts",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RunStats:
+    """Run figures the pipeline hands over for ``summary.json``."""
+
+    duration_s: float = 0.0
+    achieved_rate: float = 0.0  # requests per second over the run
+    throttles: int = 0
+    retries: int = 0
+    latency_ms: Mapping[str, float] = field(default_factory=dict)  # e.g. {"p50": .., "p99": ..}
+
+
+@dataclass(frozen=True, slots=True)
+class ResultFiles:
+    succeeded: Path
+    failed: Path
+    invalid: Path
+    unprocessed: Path
+    summary: Path
+    counts: Mapping[str, int]
+
+
+def neutralise(cell: str) -> str:
+    """Prefix a cell a spreadsheet would run as a formula with a single quote."""
+    return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
+
+
+def write_results(
+    ledger: LedgerReader,
+    out_dir: str | os.PathLike[str],
+    *,
+    stats: RunStats | Mapping[str, Any] | None = None,
+) -> ResultFiles:
+    """Write the four CSV result files and ``summary.json`` into ``out_dir``, in input order.
+
+    ``pending`` rows go to ``unprocessed.csv`` too: at the end of a run any row not terminal
+    was not finished, and feeding that file back in (same columns) resumes it.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    columns = original_columns(ledger)
+    paths = {
+        name: out / f"{name}.csv" for name in ("succeeded", "failed", "invalid", "unprocessed")
+    }
+    error_cols = [*columns, "error_code", "error_message"]
+    with contextlib.ExitStack() as stack:
+        ok = _CsvOut(stack.enter_context(_atomic(paths["succeeded"])), [*columns, "contact_id"])
+        failed = _CsvOut(stack.enter_context(_atomic(paths["failed"])), error_cols)
+        invalid = _CsvOut(stack.enter_context(_atomic(paths["invalid"])), error_cols)
+        todo = _CsvOut(stack.enter_context(_atomic(paths["unprocessed"])), columns, safe=False)
+        counts = {s.value: 0 for s in RowStatus}
+        for rec in ledger.iter_records():
+            counts[rec.status.value] += 1
+            values = _row_cells(rec, columns)
+            if rec.status is RowStatus.SUCCEEDED:
+                ok.write([*values, rec.contact_id or ""])
+            elif rec.status is RowStatus.FAILED:
+                failed.write([*values, rec.error_code or "", rec.error_message or ""])
+            elif rec.status is RowStatus.INVALID:
+                invalid.write([*values, rec.error_code or "", rec.error_message or ""])
+            else:
+                todo.write(values)
+    summary = out / "summary.json"
+    document = {
+        "batch_id": ledger.batch_id,
+        "input": ledger.input_name,
+        "ledger": str(ledger.path),
+        "generated_at": datetime.now(UTC).isoformat(),
+        "total": sum(counts.values()),
+        "counts": counts,
+        "stats": _stats_dict(stats),
+        "files": {name: p.name for name, p in paths.items()},
+    }
+    with _atomic(summary) as f:
+        json.dump(document, f, indent=2, default=str)
+        f.write("\n")
+    return ResultFiles(summary=summary, counts=counts, **paths)
+
+
+def export_records(
+    ledger: LedgerReader, statuses: Iterable[RowStatus | str], out: str | os.PathLike[str]
+) -> int:
+    """Export the records with ``statuses`` to ``out`` (``.csv``, or ``.jsonl``/``.ndjson``).
+
+    CSV: the original columns, then :data:`EXPORT_FIELDS`, formulas neutralised. JSONL: one
+    object per record with the ledger fields and the original row under ``"row"``.
+    Returns the number of records written.
+    """
+    path = Path(out)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".jsonl", ".ndjson"):
+        raise ValueError(f"{path}: export format must be .csv, .jsonl or .ndjson")
+    wanted = [RowStatus(s) for s in statuses]
+    n = 0
+    if suffix == ".csv":
+        columns = original_columns(ledger)
+        with _atomic(path) as f:
+            writer = _CsvOut(f, [*columns, *EXPORT_FIELDS])
+            for rec in ledger.iter_records(wanted):
+                extra = [rec.number, rec.line, rec.status.value, rec.contact_id, rec.error_code]
+                extra += [rec.error_message, rec.attempts]
+                writer.write([*_row_cells(rec, columns), *(_cell(v) for v in extra)])
+                n += 1
+        return n
+    with _atomic(path) as f:
+        for rec in ledger.iter_records(wanted):
+            document = dataclasses.asdict(rec)
+            document["status"] = rec.status.value
+            document["row"] = document.pop("raw")
+            f.write(json.dumps(document, ensure_ascii=False, default=str) + "\n")
+            n += 1
+    return n
+
+
+def original_columns(ledger: LedgerReader) -> list[str]:
+    """The input's columns: the stored CSV header, or for JSONL the union of the rows' keys in
+    first-seen order (one extra streaming pass)."""
+    stored = ledger.columns
+    if stored:
+        return list(stored)
+    seen: dict[str, None] = {}
+    for rec in ledger.iter_records():
+        if rec.raw:
+            seen.update(dict.fromkeys(rec.raw))
+    return list(seen)
+
+
+def _row_cells(rec: LedgerRecord, columns: Sequence[str]) -> list[str]:
+    raw = rec.raw or {}
+    return [_cell(raw.get(c)) for c in columns]
+
+
+def _cell(value: object) -> str:
+    """A CSV cell: strings as they are, None empty, anything else (nested JSONL) as JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+class _CsvOut:
+    def __init__(self, f: IO[str], header: Sequence[str], *, safe: bool = True) -> None:
+        self._writer = csv.writer(f)
+        self._safe = safe
+        self.write(header)
+
+    def write(self, cells: Sequence[str]) -> None:
+        self._writer.writerow([neutralise(c) for c in cells] if self._safe else cells)
+
+
+def _stats_dict(stats: RunStats | Mapping[str, Any] | None) -> dict[str, Any]:
+    if stats is None:
+        return {}
+    if isinstance(stats, RunStats):
+        values = {f.name: getattr(stats, f.name) for f in dataclasses.fields(stats)}
+        return {k: dict(v) if isinstance(v, Mapping) else v for k, v in values.items()}
+    return dict(stats)
+
+
+@contextlib.contextmanager
+def _atomic(path: Path) -> Iterator[IO[str]]:
+    """A text file written under a temporary name, fsynced and renamed over ``path`` on success."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("w", encoding="utf-8", errors="backslashreplace", newline="") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)

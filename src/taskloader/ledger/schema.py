@@ -1,0 +1,152 @@
+"""The ledger's on-disk shape: the SQLite schema, connections, the meta table and the lock file.
+
+Why WAL with ``synchronous=NORMAL`` is safe: see :class:`taskloader.ledger.store.Ledger`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import fcntl
+import os
+import sqlite3
+from pathlib import Path
+
+from taskloader.errors import LedgerError, LedgerLockedError
+
+SCHEMA_VERSION = 1
+
+
+class RowStatus(enum.StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    INVALID = "invalid"
+    UNPROCESSED = "unprocessed"
+
+
+#: Rows a resumed run skips. ``failed`` is terminal unless the run redrives it.
+TERMINAL: frozenset[RowStatus] = frozenset(
+    {RowStatus.SUCCEEDED, RowStatus.FAILED, RowStatus.INVALID}
+)
+
+_STATUS_CHECK = ", ".join(f"'{s.value}'" for s in RowStatus)
+
+DDL = (
+    """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT
+) WITHOUT ROWID
+""",
+    f"""
+CREATE TABLE IF NOT EXISTS records (
+    number           INTEGER PRIMARY KEY,   -- record number: 1-based position in the input
+    line             INTEGER NOT NULL,      -- line the record starts on
+    key              TEXT,
+    token            TEXT,                  -- ClientToken; the stored one is authoritative
+    status           TEXT NOT NULL CHECK (status IN ({_STATUS_CHECK})),
+    contact_id       TEXT,
+    error_code       TEXT,
+    error_message    TEXT,                  -- for invalid rows: JSON list of problems
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    first_attempt_at TEXT,
+    last_attempt_at  TEXT,
+    raw              TEXT                   -- JSON object of the row, in column order
+)
+""",
+    """
+-- Covering index: counts and the resume bitmap read it without touching the rows,
+-- and per-status scans come out in record-number order.
+CREATE INDEX IF NOT EXISTS records_by_status ON records (status, number)
+""",
+)
+
+
+def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
+    """Open ``path``; writers get WAL + ``synchronous=NORMAL``, readers ``mode=ro`` and no lock.
+
+    The connection is in autocommit mode (``isolation_level=None``): transactions are explicit.
+    ``check_same_thread=False`` because anyio's worker threads differ between calls; callers
+    serialise access themselves.
+    """
+    try:
+        if readonly:
+            uri = f"{path.resolve().as_uri()}?mode=ro"
+            conn = sqlite3.connect(
+                uri, uri=True, isolation_level=None, check_same_thread=False, timeout=30.0
+            )
+        else:
+            conn = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False, timeout=30.0
+            )
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                conn.close()
+                raise LedgerError(str(path), f"cannot switch to WAL mode (got {mode!r})")
+            conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=OFF")
+    except sqlite3.Error as exc:
+        raise LedgerError(str(path), f"cannot open: {exc}") from exc
+    return conn
+
+
+def read_meta(conn: sqlite3.Connection, path: Path) -> dict[str, str | None]:
+    """The meta table as a dict; LedgerError if this is not a taskloader ledger we understand."""
+    try:
+        rows = conn.execute("SELECT key, value FROM meta").fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise LedgerError(str(path), f"not a taskloader ledger ({exc})") from exc
+    meta: dict[str, str | None] = {str(k): v for k, v in rows}
+    version = meta.get("schema_version")
+    if version is None:
+        raise LedgerError(str(path), "not a taskloader ledger (no schema version)")
+    if int(version) > SCHEMA_VERSION:
+        raise LedgerError(
+            str(path),
+            f"written by a newer taskloader (schema {version}, this one reads {SCHEMA_VERSION})",
+        )
+    return meta
+
+
+def write_meta(conn: sqlite3.Connection, values: dict[str, str | None]) -> None:
+    """Upsert meta keys; the caller owns the transaction."""
+    conn.executemany(
+        "INSERT INTO meta (key, value) VALUES (?, ?) "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        list(values.items()),
+    )
+
+
+class LockFile:
+    """An exclusive ``flock`` on ``<ledger>.lock``, held until :meth:`release`.
+
+    The kernel drops the lock when the process dies (even on SIGKILL), so a crashed run never
+    leaves a stale lock behind. The file itself is left in place: deleting it would let two
+    processes lock two different inodes.
+    """
+
+    def __init__(self, ledger_path: Path) -> None:
+        self.path = ledger_path.with_name(ledger_path.name + ".lock")
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise LedgerLockedError(
+                str(ledger_path), f"another run holds it (lock {self.path}, pid {holder})"
+            ) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)

@@ -1,0 +1,275 @@
+"""The SQLite ledger: one record per input row, batched commits in WAL mode, resume.
+
+:class:`LedgerReader` is the read-only view (another process may use it while a run is live);
+:class:`Ledger` is the single writer of a run and holds the local overlap lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from taskloader.errors import LedgerError, LedgerMismatchError
+from taskloader.ledger.reader import LedgerReader
+from taskloader.ledger.records import (
+    RECORD_COLUMNS,
+    Bitmap,
+    LedgerRecord,
+    ResumePlan,
+    RowOutcome,
+)
+from taskloader.ledger.schema import (
+    DDL,
+    SCHEMA_VERSION,
+    LockFile,
+    RowStatus,
+    connect,
+    read_meta,
+    write_meta,
+)
+
+__all__ = [
+    "Bitmap",
+    "Ledger",
+    "LedgerReader",
+    "LedgerRecord",
+    "ResumePlan",
+    "RowOutcome",
+    "RowStatus",
+]
+
+log = structlog.get_logger(__name__)
+
+_UPSERT = f"""
+INSERT INTO records ({RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (number) DO UPDATE SET
+    line = excluded.line,
+    key = coalesce(excluded.key, records.key),
+    token = coalesce(records.token, excluded.token),
+    status = excluded.status,
+    contact_id = excluded.contact_id,
+    error_code = excluded.error_code,
+    error_message = excluded.error_message,
+    attempts = records.attempts + excluded.attempts,
+    first_attempt_at = coalesce(records.first_attempt_at, excluded.first_attempt_at),
+    last_attempt_at = coalesce(excluded.last_attempt_at, records.last_attempt_at),
+    raw = coalesce(records.raw, excluded.raw)
+WHERE records.status <> '{RowStatus.SUCCEEDED.value}'
+"""
+
+
+class Ledger(LedgerReader):
+    """The writer of one run. Holds ``<path>.lock`` (flock) for its lifetime.
+
+    Crash safety. The database runs in WAL mode with ``synchronous=NORMAL``: each
+    :meth:`record` call is one transaction, appended to the WAL and not fsynced at commit
+    (the WAL is fsynced at checkpoints). Two failure cases:
+
+    * The process dies (``kill -9``, OOM, a crash): the committed transactions are in the WAL
+      file, which the OS still writes out; the next open replays them. Nothing committed is
+      lost and an uncommitted batch is discarded whole, never half-applied.
+    * The machine loses power: the last few batches committed since the last WAL sync may be
+      lost (the database is still consistent). Those rows were sent, but their outcome is gone,
+      so on resume they are unknown or non-terminal and are sent again with the same
+      ClientToken, which StartTaskContact treats as the same request: no duplicate task. So
+      the cost of ``synchronous=NORMAL`` is a few repeated idempotent calls, not correctness,
+      and it saves an fsync per batch.
+    """
+
+    def __init__(
+        self, path: Path, conn: sqlite3.Connection, meta: Mapping[str, str | None], lock: LockFile
+    ) -> None:
+        super().__init__(path, conn, meta)
+        self._lock = lock
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        batch_id: str | None,
+        input_name: str,
+        fingerprint: str | None,
+        columns: Sequence[str],
+        force: bool = False,
+    ) -> Ledger:
+        """Create the ledger at ``path``, or reopen it to resume.
+
+        New: the batch id is ``batch_id`` or a fresh uuid4 hex. Existing: the stored batch id
+        is kept (an explicit different ``batch_id`` is a LedgerError); a different input
+        ``fingerprint`` raises LedgerMismatchError unless ``force``, which records the new one.
+        ``columns`` is the input's column order (empty for JSONL). Raises LedgerLockedError if
+        another live run holds the ledger.
+        """
+        p = Path(path).absolute()
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            lock = LockFile(p)
+        except OSError as exc:
+            raise LedgerError(
+                str(p), f"cannot create the ledger directory or lock file: {exc}"
+            ) from exc
+        try:
+            conn = connect(p, readonly=False)
+            try:
+                meta = _prepare(conn, p, batch_id, input_name, fingerprint, columns, force)
+            except BaseException:
+                conn.close()
+                raise
+        except BaseException:
+            lock.release()
+            raise
+        return cls(p, conn, meta, lock)
+
+    def record(self, outcomes: Iterable[RowOutcome]) -> None:
+        """Upsert a batch of outcomes by record number, in one transaction.
+
+        A row already ``succeeded`` is never changed again; the token and the original row
+        are kept from the first write; attempts add up.
+        """
+        with self._mu:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    self._conn.executemany(_UPSERT, (o.params() for o in outcomes))
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise LedgerError(str(self.path), f"write failed: {exc}") from exc
+
+    def redrive_failed(self) -> int:
+        """Turn every ``failed`` row back into ``pending`` (same token); returns how many."""
+        with self._mu:
+            try:
+                cur = self._conn.execute(
+                    "UPDATE records SET status = 'pending', error_code = NULL, "
+                    "error_message = NULL WHERE status = 'failed'"
+                )
+            except sqlite3.Error as exc:
+                raise LedgerError(str(self.path), f"write failed: {exc}") from exc
+        log.info("ledger_redrive", rows=cur.rowcount)
+        return cur.rowcount
+
+    def set_settings(self, settings: Mapping[str, Any]) -> None:
+        """Store the run's settings (free-form JSON, no secrets) in the meta table."""
+        value = json.dumps(dict(settings), sort_keys=True, default=str)
+        with self._mu:
+            write_meta(self._conn, {"settings": value})
+            self._meta["settings"] = value
+
+    def backup_to(self, dest: str | os.PathLike[str]) -> Path:
+        """Write a consistent single-file snapshot to ``dest`` (atomically) while the run goes on.
+
+        The copy is taken through a separate read connection (a WAL snapshot: the writer is not
+        blocked) and switched to rollback-journal mode, so it is one self-contained file.
+        """
+        out = Path(dest)
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        tmp.unlink(missing_ok=True)
+        src = connect(self.path, readonly=True)
+        try:
+            dst = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                src.backup(dst)
+                dst.execute("PRAGMA journal_mode=DELETE")
+            finally:
+                dst.close()
+            tmp.replace(out)
+        except sqlite3.Error as exc:
+            tmp.unlink(missing_ok=True)
+            raise LedgerError(str(self.path), f"snapshot to {out} failed: {exc}") from exc
+        finally:
+            src.close()
+        return out
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._lock.release()
+
+
+def _prepare(
+    conn: sqlite3.Connection,
+    path: Path,
+    batch_id: str | None,
+    input_name: str,
+    fingerprint: str | None,
+    columns: Sequence[str],
+    force: bool,
+) -> dict[str, str | None]:
+    """Create the schema and meta of a new ledger, or check an existing one against the run."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not tables:
+            for statement in DDL:
+                conn.execute(statement)
+            meta: dict[str, str | None] = {
+                "schema_version": str(SCHEMA_VERSION),
+                "batch_id": batch_id or uuid.uuid4().hex,
+                "input_name": input_name,
+                "fingerprint": fingerprint,
+                "created_at": datetime.now(UTC).isoformat(),
+                "columns": json.dumps(list(columns)),
+                "settings": "{}",
+            }
+            write_meta(conn, meta)
+        else:
+            meta = read_meta(conn, path)
+            updates = _reopen_updates(meta, path, batch_id, input_name, fingerprint, columns, force)
+            write_meta(conn, updates)
+            meta.update(updates)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return meta
+
+
+def _reopen_updates(
+    meta: Mapping[str, str | None],
+    path: Path,
+    batch_id: str | None,
+    input_name: str,
+    fingerprint: str | None,
+    columns: Sequence[str],
+    force: bool,
+) -> dict[str, str | None]:
+    stored_batch = meta.get("batch_id")
+    if batch_id is not None and batch_id != stored_batch:
+        raise LedgerError(
+            str(path),
+            f"it belongs to batch id {stored_batch!r}, not the requested {batch_id!r}; "
+            "omit --batch-id to resume it, or use a new ledger to import under a new batch id",
+        )
+    stored_fp = meta.get("fingerprint")
+    updates: dict[str, str | None] = {}
+    if fingerprint is not None and stored_fp is not None and fingerprint != stored_fp:
+        if not force:
+            raise LedgerMismatchError(
+                str(path),
+                f"the input {input_name!r} changed since this ledger was started "
+                f"(fingerprint {fingerprint[:12]}... vs stored {stored_fp[:12]}...); "
+                "rerun with --force to resume anyway, or use a new ledger",
+            )
+        log.warning("ledger_fingerprint_forced", input=input_name, stored=stored_fp[:12])
+        updates.update(fingerprint=fingerprint, input_name=input_name)
+        updates["columns"] = json.dumps(list(columns))
+    elif stored_fp is None and fingerprint is not None:
+        updates["fingerprint"] = fingerprint
+    if columns and not json.loads(meta.get("columns") or "[]"):
+        updates["columns"] = json.dumps(list(columns))
+    return updates

@@ -1,0 +1,190 @@
+"""`taskloader validate`: every row checked, nothing sent. Makes no StartTaskContact call.
+
+The same reader, template cache and rules as `taskloader run` (:mod:`prepare`); CSV records are
+checked by a function compiled per (template, header) that builds no requests
+(:mod:`record_checker`), held equal to `run`'s per-row path by a property test.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import anyio
+import structlog
+
+from taskloader.input.location import input_rows
+from taskloader.input.readers import Row, RowReader
+from taskloader.ledger.results import neutralise
+from taskloader.mapping.rules import Problem
+from taskloader.run import options
+from taskloader.run.fastcheck import RecordChecker
+from taskloader.run.prepare import Preparer, read_in_chunks
+from taskloader.settings import Settings
+from taskloader.templates.cache import TemplateCache
+from taskloader.templates.model import TaskTemplate
+
+log = structlog.get_logger(__name__)
+
+FIRST_ROWS = 5
+RECORD_CHUNK = 1024  # records read and checked per hop to a worker thread
+
+#: An invalid row and its problems.
+Invalid = tuple[Row, list[Problem]]
+
+
+@dataclass
+class CodeCount:
+    count: int = 0
+    rows: list[int] = field(default_factory=list)
+
+
+@dataclass
+class ValidationSummary:
+    input: str
+    rows: int = 0
+    valid: int = 0
+    invalid: int = 0
+    problems: dict[str, CodeCount] = field(default_factory=dict)
+    unknown_columns: tuple[str, ...] = ()
+
+    def add(self, valid: int, invalid: list[Invalid]) -> None:
+        """Count ``valid`` valid rows and the ``invalid`` ones with their problem codes."""
+        self.rows += valid + len(invalid)
+        self.valid += valid
+        self.invalid += len(invalid)
+        for row, problems in invalid:
+            for code in dict.fromkeys(p.code for p in problems):
+                entry = self.problems.setdefault(code, CodeCount())
+                entry.count += 1
+                if len(entry.rows) < FIRST_ROWS:
+                    entry.rows.append(row.number)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "input": self.input,
+            "rows": self.rows,
+            "valid": self.valid,
+            "invalid": self.invalid,
+            "problems": {
+                code: {"count": c.count, "first_rows": c.rows}
+                for code, c in sorted(self.problems.items(), key=lambda kv: -kv[1].count)
+            },
+            "unknown_columns": list(self.unknown_columns),
+        }
+
+
+class ReportWriter:
+    """Invalid rows with their problems, as CSV (formulas neutralised) or JSONL by suffix."""
+
+    def __init__(self, path: Path, columns: tuple[str, ...]) -> None:
+        self._path = path
+        self._columns = list(columns)
+        self._jsonl = path.suffix.lower() in {".jsonl", ".ndjson"}
+        self._fh: IO[str] | None = None
+        self._csv: Any = None
+
+    def open(self) -> None:
+        self._fh = self._path.open("w", encoding="utf-8", errors="backslashreplace", newline="")
+        if not self._jsonl:
+            self._csv = csv.writer(self._fh)
+            self._csv.writerow([*self._columns, "row", "line", "problems"])
+
+    def write(self, items: list[Invalid]) -> None:
+        assert self._fh is not None
+        for row, row_problems in items:
+            problems = [
+                {"code": p.code, "field": p.field, "message": p.message} for p in row_problems
+            ]
+            if self._jsonl:
+                record = {
+                    "row": row.number,
+                    "line": row.line,
+                    "values": row.values,
+                    "problems": problems,
+                }
+                self._fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+            else:
+                cells = [_cell(row.values.get(c)) for c in self._columns]
+                text = "; ".join(
+                    f"{p['code']}({p['field'] or '-'}): {p['message']}" for p in problems
+                )
+                self._csv.writerow([*cells, row.number, row.line, neutralise(text)])
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        value = json.dumps(value, ensure_ascii=False)
+    return neutralise(value)
+
+
+async def _checked(
+    preparer: Preparer, reader: RowReader, name: str
+) -> AsyncGenerator[tuple[int, list[Invalid]], None]:
+    """(valid count, invalid rows) per chunk: CSV records by the compiled check, JSONL by rows."""
+    if reader.records is None:
+        async for rows in read_in_chunks(reader):
+            items = await preparer.prepare_chunk(rows)
+            bad = [(item.row, item.problems) for item in items if item.problems]
+            yield len(rows) - len(bad), bad
+        return
+    records, first = reader.records, 1
+    checker = RecordChecker(preparer, name, list(reader.columns))
+
+    def resolve(ref: str | None) -> TaskTemplate | Problem | None:
+        return anyio.from_thread.run(preparer.resolve, ref)
+
+    def step(first: int) -> tuple[int, int, list[Invalid]]:  # read and check in one thread
+        lines, chunk = records.read(RECORD_CHUNK)
+        return len(chunk), *checker.check(first, lines, chunk, resolve)
+
+    while True:
+        read, valid, bad = await anyio.to_thread.run_sync(step, first)
+        if not read:
+            return
+        yield valid, bad
+        first += read
+
+
+async def validate_file(
+    location: str,
+    settings: Settings,
+    cache: TemplateCache,
+    *,
+    report: Path | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> ValidationSummary:
+    """Check every row of ``location``; file-level problems raise InputFileError."""
+    preparer = Preparer(cache, options.mapping_config(settings), options.limits(settings))
+    summary = ValidationSummary(input=location)
+    writer: ReportWriter | None = None
+    async with input_rows(location, options.input_options(settings)) as reader:
+        try:
+            if report is not None:
+                writer = ReportWriter(report, reader.columns)
+                await anyio.to_thread.run_sync(writer.open)
+            async with aclosing(_checked(preparer, reader, location)) as chunks:
+                async for valid, bad in chunks:
+                    summary.add(valid, bad)
+                    if writer is not None and bad:
+                        await anyio.to_thread.run_sync(writer.write, bad)
+                    if on_progress is not None:
+                        on_progress(summary.rows)
+        finally:
+            if writer is not None:
+                await anyio.to_thread.run_sync(writer.close)
+    summary.unknown_columns = preparer.mapper.unknown_columns
+    if summary.unknown_columns:
+        log.warning("validate.unknown_columns", columns=list(summary.unknown_columns))
+    return summary

@@ -1,0 +1,131 @@
+"""`validate`'s fast path over one CSV file: chunks of records in, problems of invalid rows out.
+
+Each record goes through the check compiled for its template (:mod:`taskloader.checks.compiled`);
+a record that check cannot take (ragged, a template that did not resolve) is mapped and
+validated as a :class:`Row` by :func:`validation.check_row`, the path `run` uses, with the same
+duplicate digests as the compiled check. A file with nested column names (``fields``,
+``attributes``, ``references``) takes :func:`check_row` for every row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from taskloader.checks.compiled import RecordCheck, compile_check, record_digest
+from taskloader.checks.request import check_row, digest
+from taskloader.input.readers import Row, csv_row
+from taskloader.mapping.plan import NESTED_KEYS
+from taskloader.mapping.rules import Problem
+from taskloader.run.prepare import Preparer
+from taskloader.templates.model import TaskTemplate
+
+#: Resolves a template name or id (None: no template) to the template or the row problem.
+Resolve = Callable[[str | None], TaskTemplate | Problem | None]
+
+_UNSEEN: Any = object()
+
+
+class RecordChecker:
+    """Checks the records of one CSV file (one ``header``), in order, chunk after chunk.
+
+    Blocking, and meant for a worker thread: the thread that read a chunk checks it while its
+    cells are still in that core's cache. ``resolve`` is called once per template name, from
+    that thread; `validate` passes :meth:`Preparer.resolve` run back on the event loop.
+    """
+
+    def __init__(self, preparer: Preparer, name: str, header: list[str]) -> None:
+        self._preparer = preparer
+        self._name = name
+        self._header = header
+        mapper = preparer.mapper
+        self._key_column = mapper.plan(None, tuple(header)).key_column
+        # Nested names (`fields`, ...) change what a row's content key covers: rows of such a
+        # file take check_row whole, content key and all, as `run` does.
+        rename = mapper.config.rename
+        self._nested = any(rename.get(c, c) in NESTED_KEYS for c in header)
+        self._picks = [header.index(c) for c in mapper.template_columns if c in header]
+        self._checks: dict[str | None, RecordCheck | None] = {}
+        self._templates: dict[str | None, TaskTemplate | Problem | None] = {}
+
+    def check(
+        self, first: int, lines: Sequence[int], records: list[list[str]], resolve: Resolve
+    ) -> tuple[int, list[tuple[Row, list[Problem]]]]:
+        """Records numbered from ``first`` that start on ``lines``: how many are valid, and each
+        invalid one as a :class:`Row` with its problems."""
+        limits, width = self._preparer.limits, len(self._header)
+        now = limits.clock()
+        latest = now + limits.schedule_horizon
+        default = self._preparer.mapper.config.default_template
+        invalid: list[tuple[Row, list[Problem]]] = []
+
+        def add(i: int, problems: list[Problem], row: Row | None = None) -> None:
+            if problems:
+                row = row or csv_row(self._name, self._header, first + i, lines[i], records[i])
+                invalid.append((row, problems))
+
+        def fall_back(i: int, ref: str | None) -> None:
+            row = csv_row(self._name, self._header, first + i, lines[i], records[i])
+            add(i, self._fallback(row, records[i], self._template(ref, resolve)), row)
+
+        only = None if self._picks else self._check_for(default, resolve)
+        if only is not None:  # one template for every record: checked in runs, not one by one
+            i = 0
+            while i < len(records):
+                i, bad = only.rows(records, i, now, latest)
+                for j, problems in bad:
+                    add(j, problems)
+                if i < len(records):  # a ragged record
+                    fall_back(i, default)
+                    i += 1
+            return len(records) - len(invalid), invalid
+        for i, record in enumerate(records):
+            ref = self._template_ref(record, default)
+            check = self._check_for(ref, resolve)
+            if check is not None and len(record) == width:
+                add(i, check.row(record, now, latest))
+            else:
+                fall_back(i, ref)
+        return len(records) - len(invalid), invalid
+
+    def _template_ref(self, record: list[str], default: str | None) -> str | None:
+        """As :meth:`Mapper.template_ref` does for the record's row."""
+        for j in self._picks:
+            if j < len(record) and record[j]:
+                return record[j].strip()
+        return default
+
+    def _template(self, ref: str | None, resolve: Resolve) -> TaskTemplate | Problem | None:
+        """``resolve(ref)``, asked once per name (each ask is a round trip to the event loop)."""
+        found = self._templates.get(ref, _UNSEEN)
+        if found is _UNSEEN:
+            found = self._templates[ref] = resolve(ref)
+        return found  # type: ignore[no-any-return]
+
+    def _check_for(self, ref: str | None, resolve: Resolve) -> RecordCheck | None:
+        check = self._checks.get(ref, _UNSEEN)
+        if check is _UNSEEN:
+            check = self._checks[ref] = self._compile(self._template(ref, resolve))
+        return check  # type: ignore[no-any-return]
+
+    def _compile(self, template: TaskTemplate | Problem | None) -> RecordCheck | None:
+        """The compiled check for ``template``; None when rows need :func:`check_row`."""
+        if isinstance(template, Problem) or self._nested:
+            return None
+        preparer = self._preparer
+        plan = preparer.mapper.plan(template, tuple(self._header))
+        if plan.nested:
+            return None
+        return compile_check(plan, self._header, template, preparer.limits, preparer.cross)
+
+    def _fallback(
+        self, row: Row, record: list[str], template: TaskTemplate | Problem | None
+    ) -> list[Problem]:
+        preparer = self._preparer
+        if self._nested:
+            return check_row(row, template, preparer.mapper, preparer.limits, preparer.cross)[1]
+        request, problems = check_row(row, template, preparer.mapper, preparer.limits)
+        key = row.values.get(self._key_column, "") if self._key_column else ""
+        d = digest(key) if key else record_digest(record, len(self._header))
+        preparer.cross.check_digest_into(d, request.params.get("PreviousContactId"), problems)
+        return problems

@@ -1,0 +1,102 @@
+"""The edge between the settings and the components: each gets its own small typed options.
+
+The command line reads :class:`~taskloader.settings.Settings` once; the engines (``run``,
+``validate``, ``demo``) turn it into the values below. No module below the engines imports
+``Settings``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+from taskloader.aws import AwsOptions
+from taskloader.checks.request import Limits
+from taskloader.errors import UsageError
+from taskloader.input.location import InputOptions
+from taskloader.input.readers import SourceOptions
+from taskloader.mapping.config import MappingConfig
+from taskloader.settings import Settings, instance_id_of, region_of
+from taskloader.templates.cache import TemplateCache, TemplateOptions, open_template_cache
+
+
+def aws_options(settings: Settings) -> AwsOptions:
+    """Profile, Region (the flag, else the instance ARN's), endpoint and timeouts."""
+    region = settings.region or (region_of(settings.instance_id or "") or None)
+    return AwsOptions(
+        profile=settings.profile,
+        region=region,
+        connect_endpoint=settings.endpoint_url,
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+    )
+
+
+def instance_id(settings: Settings) -> str:
+    """The instance id (from an id or an ARN); a usage error when none is set."""
+    if not settings.instance_id:
+        raise UsageError("no instance: set --instance-id (or TASKLOADER_INSTANCE_ID)")
+    return instance_id_of(settings.instance_id)
+
+
+def template_options(settings: Settings) -> TemplateOptions:
+    return TemplateOptions(
+        templates_dir=settings.templates_dir,
+        cache_dir=settings.template_cache_dir,
+        ttl=settings.template_cache_ttl,
+    )
+
+
+def template_cache(settings: Settings) -> AbstractAsyncContextManager[TemplateCache]:
+    """The template cache of a command that has no Connect client of its own."""
+    return open_template_cache(
+        template_options(settings), aws_options(settings), partial(instance_id, settings)
+    )
+
+
+def limits(settings: Settings) -> Limits:
+    return Limits(schedule_horizon=timedelta(days=settings.schedule_horizon_days))
+
+
+def source_options(settings: Settings) -> SourceOptions:
+    fmt: Any = settings.input_format
+    return SourceOptions(
+        format=fmt, delimiter=settings.delimiter, ragged_tolerance=settings.ragged_tolerance
+    )
+
+
+def input_options(settings: Settings) -> InputOptions:
+    return InputOptions(source_options(settings), aws_options(settings))
+
+
+def mapping_config(settings: Settings) -> MappingConfig:
+    """The ``[mapping]`` table of the settings file as a typed value."""
+    raw = dict(settings.mapping)
+
+    def table(name: str) -> dict[str, str]:
+        value = raw.pop(name, {})
+        if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
+            raise UsageError(f"[mapping] {name} must be a table of strings")
+        return {str(k): v for k, v in value.items()}
+
+    def names(name: str) -> tuple[str, ...]:
+        value = raw.pop(name, [])
+        if not isinstance(value, Sequence) or isinstance(value, str):
+            raise UsageError(f"[mapping] {name} must be a list of column names")
+        return tuple(str(v) for v in value)
+
+    config = MappingConfig(
+        rename=table("rename"),
+        constants=table("constants"),
+        attributes=names("attributes"),
+        references=names("references"),
+        ignore=names("ignore"),
+        strict=settings.strict,
+        default_template=settings.template,
+    )
+    if raw:
+        raise UsageError(f"[mapping] has unknown keys: {', '.join(sorted(raw))}")
+    return config

@@ -1,0 +1,151 @@
+"""The senders: each takes validated rows off a stream and creates one task per row.
+
+Every StartTaskContact carries a ClientToken derived from the batch id and the row key, so the
+same row gets the same token on every retry, after a crash, on resume, and when the same file is
+run again with the same batch id. Amazon Connect returns the original ContactId for a repeated
+token instead of creating a second task.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+import structlog
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
+
+from taskloader.connect.pacing import Pacer
+from taskloader.connect.quota_gate import QuotaGate
+from taskloader.connect.retry import Attempt, OutcomeKind, RetryPolicy, call_with_retries
+from taskloader.errors import FatalApiError
+from taskloader.ledger.store import RowOutcome, RowStatus
+from taskloader.run.control import RunControl, StopReason
+from taskloader.run.progress import RunStats
+
+log = structlog.get_logger(__name__)
+
+
+def client_token(batch_id: str, key: str) -> str:
+    """The row's idempotency token: 64 hex characters (the API allows up to 500)."""
+    return hashlib.sha256(f"taskloader\x00{batch_id}\x00{key}".encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Work:
+    """One valid row on its way to StartTaskContact."""
+
+    number: int
+    line: int
+    key: str
+    token: str
+    params: dict[str, Any]
+    raw: dict[str, Any]
+
+    def outcome(self, status: RowStatus, **fields: Any) -> RowOutcome:
+        return RowOutcome(
+            self.number, self.line, self.key, self.token, status, raw=self.raw, **fields
+        )
+
+
+class _Stopped(Exception):
+    """Raised instead of sending once the run is stopping (not an API error: not retried)."""
+
+
+@dataclass
+class Sending:
+    """What every sender of a run shares."""
+
+    client: Any
+    instance_id: str
+    pacer: Pacer
+    gate: QuotaGate
+    policy: RetryPolicy
+    control: RunControl
+    stats: RunStats
+
+
+async def sender(
+    ctx: Sending,
+    work: ObjectReceiveStream[Work],
+    outcomes: ObjectSendStream[RowOutcome],
+) -> None:
+    """Send rows until the stream ends; every row taken leaves as exactly one outcome.
+
+    When the run's grace period runs out the senders are cancelled: a row cancelled mid-call
+    is recorded ``unprocessed`` (its task may or may not exist; re-sending it with the same
+    ClientToken on resume settles which).
+    """
+    async with work, outcomes:
+        async for item in work:
+            if ctx.control.stopped:
+                await outcomes.send(item.outcome(RowStatus.UNPROCESSED))
+                continue
+            result: RowOutcome | None = None
+            try:
+                result = await _send_one(ctx, item)
+            finally:
+                if result is None:  # cancelled mid-call: unknown, so re-send on resume
+                    result = item.outcome(RowStatus.UNPROCESSED)
+                # On a hard stop the ledger writer is gone: the row is not terminal in the
+                # ledger, so resume re-sends it with the same ClientToken.
+                with (
+                    anyio.CancelScope(shield=True),
+                    suppress(anyio.BrokenResourceError, anyio.ClosedResourceError),
+                ):
+                    await outcomes.send(result)
+
+
+async def _send_one(ctx: Sending, item: Work) -> RowOutcome:
+    params = {"InstanceId": ctx.instance_id, "ClientToken": item.token, **item.params}
+    times: list[datetime] = []
+
+    async def call() -> Any:
+        if ctx.control.stopped:
+            raise _Stopped
+        return await ctx.client.start_task_contact(**params)
+
+    def on_attempt(attempt: Attempt) -> None:
+        times.append(datetime.now(UTC))
+        ctx.stats.requests += 1
+        ctx.stats.rate = ctx.pacer.rate
+        if attempt.number > 1:
+            ctx.stats.retries += 1
+        if attempt.error is None:
+            ctx.stats.add_latency(attempt.duration)
+        elif attempt.error.throttle:
+            ctx.stats.throttles += 1
+
+    def done(status: RowStatus, **fields: Any) -> RowOutcome:
+        return item.outcome(
+            status,
+            attempts=len(times),
+            first_attempt_at=times[0] if times else None,
+            last_attempt_at=times[-1] if times else None,
+            **fields,
+        )
+
+    try:
+        outcome = await call_with_retries(
+            call, policy=ctx.policy, pacer=ctx.pacer, gate=ctx.gate, on_attempt=on_attempt
+        )
+    except _Stopped:
+        return done(RowStatus.UNPROCESSED)
+    except FatalApiError as exc:
+        ctx.control.stop(StopReason.FATAL, str(exc))
+        return done(RowStatus.UNPROCESSED, error_code=exc.code, error_message=exc.reason)
+    if outcome.kind is OutcomeKind.SUCCEEDED:
+        assert outcome.response is not None
+        return done(RowStatus.SUCCEEDED, contact_id=outcome.response["ContactId"])
+    if outcome.kind is OutcomeKind.QUOTA_EXPIRED:
+        ctx.control.stop(StopReason.QUOTA_WAIT, "the active-task quota did not drain in time")
+        return done(RowStatus.UNPROCESSED)
+    error = outcome.error
+    assert error is not None
+    message = error.message
+    if outcome.kind is OutcomeKind.EXHAUSTED:
+        message = f"gave up after {outcome.attempts} attempts: {message}"
+    return done(RowStatus.FAILED, error_code=error.code, error_message=message)
