@@ -6,6 +6,7 @@
     ├── LedgerError                 the ledger cannot be used                   (exit 2)
     │   ├── LedgerMismatchError     input changed since the ledger was started
     │   └── LedgerLockedError       another run holds the ledger
+    ├── StoppedError                stopped (a signal) before anything was sent  (exit 3)
     └── FatalApiError               the run cannot go on: credentials, access,
                                     unknown instance                            (exit 4)
 
@@ -48,6 +49,12 @@ class LedgerMismatchError(LedgerError):
 
 class LedgerLockedError(LedgerError):
     """Another live run holds this ledger."""
+
+
+class StoppedError(TaskloaderError):
+    """The run was asked to stop before it sent anything (nothing to resume but the start)."""
+
+    exit_code = 3
 
 
 class FatalApiError(TaskloaderError):

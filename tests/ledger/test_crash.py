@@ -67,8 +67,9 @@ def test_sigkill_at_a_random_moment_loses_no_committed_batch(tmp_path: Path, att
             assert r.raw == row(r.number), msg
             assert r.token == f"t{r.number}", msg
         # Resume: the non-terminal rows are exactly the last batch, with their stored tokens.
-        plan = led.resume_plan()
-        assert len(plan.stored) == BATCH and len(plan.done) == total - BATCH, msg
+        left = led.to_send(0, limit=total)
+        assert [t.number for t in left] == list(range(total - BATCH + 1, total + 1)), msg
+        assert all(t.token == f"t{t.number}" for t in left), msg
         led.record([RowOutcome(total + 1, total + 2, "new", "t-new", RowStatus.PENDING)])
 
 

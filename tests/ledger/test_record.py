@@ -1,16 +1,17 @@
-"""Batched upserts, resume structures, redrive, streaming reads, snapshots and thread use."""
+"""Batched upserts, staging by row identity, redrive, streaming reads, snapshots, threads."""
 
 from __future__ import annotations
 
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 
 from taskloader.errors import LedgerError
-from taskloader.ledger.store import Bitmap, LedgerReader, RowStatus
+from taskloader.ledger.store import LedgerReader, RowStatus, Staged
 
 from .conftest import OpenLedger, outcome
 
@@ -116,30 +117,79 @@ def test_counts_include_every_status(open_ledger: OpenLedger) -> None:
     }
 
 
-def test_resume_plan_splits_terminal_from_stored_rows(open_ledger: OpenLedger) -> None:
-    ledger = open_ledger()
-    statuses = ["succeeded", "failed", "invalid", "pending", "unprocessed"]
-    ledger.record([outcome(n, statuses[n % 5]) for n in range(1, 101) if n != 50])
-    ledger.close()
-    plan = open_ledger().resume_plan()
-    assert plan.last == 100
-    for n in range(1, 101):
-        terminal = n != 50 and statuses[n % 5] in ("succeeded", "failed", "invalid")
-        assert (n in plan.done) is terminal, n
-        assert (n in plan.stored) is (n != 50 and not terminal), n
-    assert 50 not in plan.done and 50 not in plan.stored and 101 not in plan.done
-    assert len(plan.done) == 59 and len(plan.stored) == 40
+def staged(number: int, key: str, status: str = "pending", **kw: Any) -> Staged:
+    raw = kw.pop("raw", {"key": key, "name": f"name {key}"})
+    return Staged(key, number, number + 1, key, f"tok-{key}", RowStatus(status), raw=raw, **kw)
 
 
-def test_stored_tokens_are_looked_up_by_number(open_ledger: OpenLedger) -> None:
+def by_key(ledger: LedgerReader) -> dict[str, tuple[int, str, str | None]]:
+    return {r.key or "": (r.number, r.status.value, r.token) for r in ledger.iter_records()}
+
+
+def test_a_row_is_matched_by_key_wherever_it_now_stands(open_ledger: OpenLedger) -> None:
+    """A new row at the top and a deleted row mid-file: done rows keep their outcome and token
+    at their new place, the new row is pending, the deleted one counts as absent."""
     ledger = open_ledger()
-    ledger.record([outcome(n, token=f"stored-{n}") for n in range(1, 1201)])
-    ledger.record([outcome(1201, "invalid", token=None)])
-    assert ledger.token_for(7) == "stored-7"
-    assert ledger.token_for(1201) is None
-    assert ledger.token_for(5000) is None
-    wanted = [*range(1, 1202, 3), 9999]
-    assert ledger.tokens_for(wanted) == {n: f"stored-{n}" for n in wanted if n <= 1200}
+    ledger.begin_pass()
+    ledger.stage([staged(n, f"k{n}") for n in range(1, 6)])
+    ledger.record([outcome(n, "succeeded", attempts=1, contact_id=f"c{n}") for n in (1, 2, 3)])
+    ledger.record([outcome(4, "failed", attempts=1)])
+    ledger.begin_pass()
+    ledger.stage([staged(1, "new"), *(staged(n + 1, f"k{n}") for n in (1, 2, 4, 5))])
+    assert by_key(ledger) == {
+        "new": (1, "pending", "tok-new"),
+        "k1": (2, "succeeded", "tok-k1"),
+        "k2": (3, "succeeded", "tok-k2"),
+        "k4": (5, "failed", "tok-k4"),
+        "k5": (6, "pending", "tok-k5"),
+    }
+    counts = ledger.pass_counts()
+    assert counts.absent == 1  # k3 was sent and is no longer in the input
+    assert [r.key for r in ledger.iter_absent()] == ["k3"]
+    assert [t.key for t in ledger.to_send(0)] == ["new", "k5"]
+
+
+def test_rows_never_sent_are_checked_again_on_every_pass(open_ledger: OpenLedger) -> None:
+    ledger = open_ledger()
+    ledger.begin_pass()
+    ledger.stage([staged(1, "a", "invalid", error_code="no_flow"), staged(2, "b")])
+    ledger.begin_pass()
+    ledger.stage([staged(1, "a"), staged(2, "b", "invalid", error_code="no_flow")])
+    assert by_key(ledger)["a"][1] == "pending"
+    assert by_key(ledger)["b"][1] == "invalid"
+    assert ledger.counts()["invalid"] == 1
+    assert ledger.counts()["pending"] == 1
+
+
+def test_a_row_that_may_have_a_task_keeps_its_request(open_ledger: OpenLedger) -> None:
+    """Sent with an unknown outcome: the resend must be the same request (the row is kept). A
+    failed row created nothing: a corrected row replaces it, for --redrive-failed."""
+    ledger = open_ledger()
+    ledger.begin_pass()
+    ledger.stage([staged(1, "a"), staged(2, "b")])
+    ledger.record([outcome(1, "unprocessed", key="a", ident="a", attempts=1)])
+    ledger.record([outcome(2, "failed", key="b", ident="b", attempts=1)])
+    ledger.begin_pass()
+    edited = {"key": "x", "name": "edited"}
+    ledger.stage([staged(1, "a", raw=edited), staged(2, "b", raw=edited)])
+    rows = {r.key: r for r in ledger.iter_records()}
+    assert rows["a"].raw == {"key": "a", "name": "name a"}
+    assert rows["a"].status.value == "unprocessed"
+    assert rows["b"].raw == edited
+    assert rows["b"].status.value == "failed"
+
+
+def test_to_send_pages_through_the_pass_in_input_order(open_ledger: OpenLedger) -> None:
+    ledger = open_ledger()
+    ledger.begin_pass()
+    ledger.stage([staged(n, f"k{n:03d}") for n in range(1, 301)])
+    ledger.record([outcome(n, "succeeded", key=f"k{n:03d}", ident=f"k{n:03d}") for n in (5, 6)])
+    seen: list[int] = []
+    after = 0
+    while page := ledger.to_send(after, limit=64):
+        seen += [t.number for t in page]
+        after = page[-1].number
+    assert seen == [n for n in range(1, 301) if n not in (5, 6)]
 
 
 def test_redrive_turns_failed_rows_into_pending_with_the_same_token(
@@ -155,10 +205,12 @@ def test_redrive_turns_failed_rows_into_pending_with_the_same_token(
         ]
     )
     assert ledger.redrive_failed() == 2
-    plan = ledger.resume_plan()
-    assert 1 not in plan.done and 1 in plan.stored and 3 in plan.stored
-    assert 2 in plan.done and 4 in plan.done
-    assert ledger.token_for(1) == "tok-1"
+    records = {r.number: r for r in ledger.iter_records()}
+    statuses = [records[n].status.value for n in (1, 2, 3, 4)]
+    assert statuses == ["pending", "succeeded", "pending", "invalid"]
+    assert records[1].token == "tok-1"
+    assert records[1].error_code is None
+    assert [t.number for t in ledger.to_send(0)] == [1, 3]
     assert ledger.counts()["failed"] == 0
     assert ledger.redrive_failed() == 0
 
@@ -207,14 +259,6 @@ def test_backup_is_a_consistent_self_contained_copy(
     with LedgerReader.open_readonly(snap) as copy:
         assert copy.counts()["succeeded"] == 50 and copy.counts()["pending"] == 0
         assert copy.batch_id == ledger.batch_id
-
-
-def test_bitmap_grows_and_counts() -> None:
-    bits = Bitmap.of([0, 1, 8, 1000], size=10)
-    assert 1000 in bits and 999 not in bits and 10**9 not in bits and -1 not in bits
-    assert len(bits) == 4
-    bits.add(5000)
-    assert 5000 in bits and len(bits) == 5
 
 
 async def test_calls_from_anyio_worker_threads(open_ledger: OpenLedger) -> None:

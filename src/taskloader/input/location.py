@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import stat
+import sys
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -16,7 +20,7 @@ from pathlib import Path
 import anyio
 
 from taskloader.aws import AwsOptions
-from taskloader.errors import InputFileError
+from taskloader.errors import InputFileError, StoppedError
 from taskloader.input.readers import RowReader, SourceOptions, open_rows, read_rows
 from taskloader.input.s3 import head_s3_input, open_s3_input
 from taskloader.storage.s3 import S3Url, is_s3
@@ -118,3 +122,84 @@ async def input_identity(location: str, aws: AwsOptions) -> tuple[str | None, st
         raise InputFileError(location, "is a directory, not a file") from None
     except PermissionError:
         raise InputFileError(location, "permission denied") from None
+
+
+SPOOL_BLOCK = 1 << 20
+_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\xef\xbb\xbf")
+
+
+def needs_spool(location: str) -> bool:
+    """stdin, a pipe or a device: an input that can be read only once (S3 and files: not)."""
+    if location == "-":
+        return True
+    if is_s3(location):
+        return False
+    try:
+        mode = Path(location).stat().st_mode
+    except OSError:
+        return False  # the reader reports a missing file with its own message
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def _spool_to(location: str, dest: Path, stopped: Callable[[], bool]) -> None:
+    source = sys.stdin.buffer if location == "-" else Path(location).open("rb")  # noqa: SIM115
+    try:
+        with dest.open("wb") as out:
+            first = True
+            while block := source.read(SPOOL_BLOCK):
+                if first and b"\x00" in block[:4096] and not block.startswith(_BOMS):
+                    raise InputFileError(
+                        location, "binary data (NUL bytes), not a CSV or JSONL text file"
+                    )
+                first = False
+                out.write(block)
+                if stopped():
+                    raise StoppedError(f"stopped while reading {location}; nothing was sent")
+    finally:
+        if source is not sys.stdin.buffer:
+            source.close()
+
+
+@asynccontextmanager
+async def spooled(location: str, *, stopped: Callable[[], bool]) -> AsyncIterator[str]:
+    """The location to read twice: ``location`` itself, or a temporary copy of an input that
+    can be read only once (removed on exit). Copying stops when the run is asked to stop, even
+    while a pipe's writer keeps it waiting (the blocked read is abandoned)."""
+    if not needs_spool(location):
+        yield location
+        return
+    directory = Path(await anyio.to_thread.run_sync(tempfile.mkdtemp))
+    suffix = "".join(Path(location).suffixes) if location != "-" else ""
+    dest = directory / f"input{suffix}"
+    try:
+        async with anyio.create_task_group() as tg:
+
+            async def cancel_when_stopped() -> None:
+                while not stopped():  # noqa: ASYNC110 - ``stopped`` is a plain predicate
+                    await anyio.sleep(0.1)
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(cancel_when_stopped)
+            await anyio.to_thread.run_sync(
+                _spool_to, location, dest, stopped, abandon_on_cancel=True
+            )
+            tg.cancel_scope.cancel()
+        if stopped():
+            raise StoppedError(f"stopped while reading {location}; nothing was sent")
+        yield str(dest)
+    finally:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(shutil.rmtree, directory, True)
+
+
+async def input_changed(
+    location: str, aws: AwsOptions, fingerprint: str | None, etag: str | None
+) -> bool:
+    """Whether the input no longer is the version the run started from (None: not known)."""
+    if fingerprint is None:
+        return False
+    try:
+        now, now_etag = await input_identity(location, aws)
+    except InputFileError:
+        return True  # deleted or unreadable since: certainly not the same input
+    return now != fingerprint or (etag is not None and now_etag != etag)

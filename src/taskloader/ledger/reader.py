@@ -19,12 +19,12 @@ from typing import Any, Self
 from taskloader.errors import LedgerError
 from taskloader.ledger.records import (
     RECORD_COLUMNS,
-    Bitmap,
     LedgerRecord,
-    ResumePlan,
+    PassCounts,
+    ToSend,
     record_from_row,
 )
-from taskloader.ledger.schema import TERMINAL, RowStatus, connect, read_meta
+from taskloader.ledger.schema import RowStatus, connect, read_meta
 
 
 class LedgerReader:
@@ -40,6 +40,15 @@ class LedgerReader:
         self._conn = conn
         self._meta = dict(meta)
         self._mu = threading.Lock()
+
+    def iter_absent(self) -> Iterator[LedgerRecord]:
+        """Rows sent by an earlier pass whose key is no longer in the input, by record number."""
+        sql = (
+            f"SELECT {RECORD_COLUMNS} FROM records WHERE pass < ? AND (attempts > 0 OR "
+            "status IN ('succeeded', 'failed')) ORDER BY number"
+        )
+        for row in self._query(sql, (self.pass_no,)):
+            yield record_from_row(row)
 
     @classmethod
     def open_readonly(cls, path: str | os.PathLike[str]) -> LedgerReader:
@@ -77,67 +86,75 @@ class LedgerReader:
         return tuple(json.loads(self._meta.get("columns") or "[]"))
 
     @property
+    def pass_no(self) -> int:
+        """The latest pre-flight pass: the rows it staged are the input as last read."""
+        return int(self._meta.get("pass") or 0)
+
+    @property
+    def pass_complete(self) -> bool:
+        """Whether the latest pre-flight pass read the whole input."""
+        return self._meta.get("pass_complete") == "1"
+
+    @property
     def settings(self) -> dict[str, Any]:
         value: dict[str, Any] = json.loads(self._meta.get("settings") or "{}")
         return value
 
     # -- reads ------------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
-        """Rows per status, every status present (zero when none)."""
+        """Rows of the current pass per status, every status present (zero when none)."""
         counts = {s.value: 0 for s in RowStatus}
-        for status, n in self._query("SELECT status, count(*) FROM records GROUP BY status"):
+        sql = "SELECT status, count(*) FROM records WHERE pass = ? GROUP BY status"
+        for status, n in self._query(sql, (self.pass_no,)):
             counts[status] = n
         return counts
 
-    def resume_plan(self) -> ResumePlan:
-        """Bitmaps of terminal rows (skip) and stored non-terminal rows (resend, stored token)."""
-        with self._mu:
-            self._conn.execute("BEGIN")
-            try:
-                last = self._conn.execute("SELECT coalesce(max(number), 0) FROM records")
-                size = int(last.fetchone()[0])
-                done, stored = Bitmap(size), Bitmap(size)
-                for status in RowStatus:
-                    target = done if status in TERMINAL else stored
-                    cur = self._conn.execute(
-                        "SELECT number FROM records WHERE status = ?", (status.value,)
-                    )
-                    for (number,) in cur:
-                        target.add(number)
-            finally:
-                self._conn.execute("COMMIT")
-        return ResumePlan(done=done, stored=stored, last=size)
+    def pass_counts(self) -> PassCounts:
+        """:meth:`counts`, the rows of earlier passes that were sent but are no longer in the
+        input (their key disappeared), and how many rows of this pass were ever sent."""
+        absent = self._query(
+            "SELECT count(*) FROM records WHERE pass < ? AND (attempts > 0 OR status IN "
+            "('succeeded', 'failed'))",
+            (self.pass_no,),
+        )[0][0]
+        attempted = self._query(
+            "SELECT count(*) FROM records WHERE pass = ? AND attempts > 0", (self.pass_no,)
+        )[0][0]
+        return PassCounts(self.counts(), int(absent), int(attempted))
 
-    def tokens_for(self, numbers: Iterable[int]) -> dict[int, str]:
-        """Stored ClientTokens of the given record numbers (rows absent or tokenless omitted)."""
-        wanted = list(numbers)
-        found: dict[int, str] = {}
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            sql = f"SELECT number, token FROM records WHERE number IN ({marks})"
-            found.update((n, t) for n, t in self._query(sql, chunk) if t is not None)
-        return found
-
-    def token_for(self, number: int) -> str | None:
-        return self.tokens_for([number]).get(number)
+    def to_send(self, after: int, limit: int = 256) -> list[ToSend]:
+        """The current pass's rows still to send (``pending``, ``unprocessed``) after record
+        number ``after``, in input order: one short read per call, so the WAL never pins."""
+        rows = self._query(
+            "SELECT ident, number, line, key, token, raw FROM records "
+            "WHERE pass = ? AND status IN ('pending', 'unprocessed') AND number > ? "
+            "ORDER BY number LIMIT ?",
+            (self.pass_no, after, limit),
+        )
+        return [
+            ToSend(ident, number, line, key, token, json.loads(raw) if raw else {})
+            for ident, number, line, key, token, raw in rows
+        ]
 
     def iter_records(
         self, statuses: Iterable[RowStatus | str] | None = None
     ) -> Iterator[LedgerRecord]:
-        """Records with the given statuses (all when None), streamed in input order.
+        """Records of the current pass with the given statuses (all when None), streamed in
+        input order.
 
         Reads through its own connection inside one read transaction: a consistent snapshot,
         even while the writer commits, and the writer's connection stays free.
         """
         wanted = [RowStatus(s) for s in (statuses if statuses is not None else RowStatus)]
         conn = connect(self.path, readonly=True)
+        pass_no = self.pass_no
         try:
             conn.execute("BEGIN")
             per_status = [
                 conn.execute(
-                    f"SELECT {RECORD_COLUMNS} FROM records WHERE status = ? ORDER BY number",
-                    (status.value,),
+                    f"SELECT {RECORD_COLUMNS} FROM records WHERE pass = ? AND status = ? "
+                    "ORDER BY number",
+                    (pass_no, status.value),
                 )
                 for status in dict.fromkeys(wanted)
             ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,8 +13,13 @@ from taskloader.ledger.schema import RowStatus
 #: Column order of ``records`` as read by :func:`record_from_row`.
 RECORD_COLUMNS = (
     "number, line, key, token, status, contact_id, error_code, error_message, "
-    "attempts, first_attempt_at, last_attempt_at, raw"
+    "attempts, first_attempt_at, last_attempt_at, raw, ident"
 )
+
+
+def identity(key: str | None, number: int) -> str:
+    """A row's identity in the ledger: its key (a row without one: its position)."""
+    return key if key is not None else f"#{number}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +29,8 @@ class RowOutcome:
     ``attempts`` counts the API calls made since this row was last recorded (0 for a row that
     was only validated or queued); the ledger adds it to the stored total, so counts survive
     resumes. ``raw`` is the original row in column order; it is stored the first time the row
-    is written and never rewritten, so later updates may pass ``None``.
+    is written and never rewritten, so later updates may pass ``None``. ``ident`` is the row's
+    identity (:func:`identity` of its key when not given).
     """
 
     number: int
@@ -39,9 +45,11 @@ class RowOutcome:
     first_attempt_at: datetime | None = None
     last_attempt_at: datetime | None = None
     raw: Mapping[str, Any] | None = None
+    ident: str | None = None
 
-    def params(self) -> tuple[object, ...]:
+    def params(self, pass_no: int) -> tuple[object, ...]:
         return (
+            self.ident if self.ident is not None else identity(self.key, self.number),
             self.number,
             self.line,
             self.key,
@@ -54,6 +62,7 @@ class RowOutcome:
             _iso(self.first_attempt_at),
             _iso(self.last_attempt_at),
             encode_raw(self.raw),
+            pass_no,
         )
 
 
@@ -73,6 +82,7 @@ class LedgerRecord:
     first_attempt_at: str | None
     last_attempt_at: str | None
     raw: dict[str, Any] | None
+    ident: str = ""
 
 
 def record_from_row(row: tuple[Any, ...]) -> LedgerRecord:
@@ -90,7 +100,58 @@ def record_from_row(row: tuple[Any, ...]) -> LedgerRecord:
         first_attempt_at=row[9],
         last_attempt_at=row[10],
         raw=raw,
+        ident=row[12],
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """A row as the pre-flight pass found it: ``pending`` (to send) or ``invalid``."""
+
+    ident: str
+    number: int
+    line: int
+    key: str | None
+    token: str | None
+    status: RowStatus
+    error_code: str | None = None
+    error_message: str | None = None
+    raw: Mapping[str, Any] | None = None
+
+    def params(self, pass_no: int) -> tuple[object, ...]:
+        return (
+            self.ident,
+            self.number,
+            self.line,
+            self.key,
+            self.token,
+            RowStatus(self.status).value,
+            self.error_code,
+            self.error_message,
+            encode_raw(self.raw),
+            pass_no,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ToSend:
+    """A staged row the send pass takes from the ledger (its row rebuilt from ``raw``)."""
+
+    ident: str
+    number: int
+    line: int
+    key: str | None
+    token: str | None
+    raw: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PassCounts:
+    """Rows of the current pass by status, and rows of earlier passes no longer in the input."""
+
+    counts: dict[str, int]
+    absent: int
+    attempted: int  # rows of this pass that were ever sent (any status)
 
 
 def encode_raw(raw: Mapping[str, Any] | None) -> str | None:
@@ -106,49 +167,3 @@ def encode_raw(raw: Mapping[str, Any] | None) -> str | None:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-class Bitmap:
-    """A set of record numbers as one bit each: 1M rows take 125 kB."""
-
-    __slots__ = ("_bits",)
-
-    def __init__(self, size: int = 0) -> None:
-        self._bits = bytearray((size >> 3) + 1)
-
-    @classmethod
-    def of(cls, numbers: Iterable[int], size: int = 0) -> Bitmap:
-        bitmap = cls(size)
-        for n in numbers:
-            bitmap.add(n)
-        return bitmap
-
-    def add(self, number: int) -> None:
-        index = number >> 3
-        if index >= len(self._bits):
-            self._bits.extend(bytes(index + 1 - len(self._bits)))
-        self._bits[index] |= 1 << (number & 7)
-
-    def __contains__(self, number: object) -> bool:
-        if not isinstance(number, int) or number < 0:
-            return False
-        index = number >> 3
-        return index < len(self._bits) and bool(self._bits[index] >> (number & 7) & 1)
-
-    def __len__(self) -> int:
-        return int.from_bytes(self._bits, "little").bit_count()
-
-
-@dataclass(frozen=True, slots=True)
-class ResumePlan:
-    """What a resumed run needs before it reads the input again.
-
-    ``done``: rows to skip (terminal). ``stored``: rows already in the ledger but not terminal;
-    they are sent again with their stored token (:meth:`Ledger.tokens_for`). Rows in neither
-    were never reached and get a freshly derived token. ``last`` is the highest record number
-    the ledger knows.
-    """
-
-    done: Bitmap
-    stored: Bitmap
-    last: int

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from taskloader.errors import LedgerError, LedgerLockedError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class RowStatus(enum.StrEnum):
@@ -32,16 +32,10 @@ TERMINAL: frozenset[RowStatus] = frozenset(
 
 _STATUS_CHECK = ", ".join(f"'{s.value}'" for s in RowStatus)
 
-DDL = (
-    """
-CREATE TABLE IF NOT EXISTS meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT
-) WITHOUT ROWID
-""",
-    f"""
+_RECORDS = f"""
 CREATE TABLE IF NOT EXISTS records (
-    number           INTEGER PRIMARY KEY,   -- record number: 1-based position in the input
+    ident            TEXT PRIMARY KEY,      -- the row's identity: its key ("<key>#<n>" repeated)
+    number           INTEGER NOT NULL,      -- record number: 1-based position in the input
     line             INTEGER NOT NULL,      -- line the record starts on
     key              TEXT,
     token            TEXT,                  -- ClientToken; the stored one is authoritative
@@ -52,14 +46,46 @@ CREATE TABLE IF NOT EXISTS records (
     attempts         INTEGER NOT NULL DEFAULT 0,
     first_attempt_at TEXT,
     last_attempt_at  TEXT,
-    raw              TEXT                   -- JSON object of the row, in column order
+    raw              TEXT,                  -- JSON object of the row, in column order
+    pass             INTEGER NOT NULL DEFAULT 0  -- the pre-flight pass that last saw the row
 )
-""",
+"""
+
+#: Counts of the current pass, the rows left to send and per-status scans in record-number
+#: order all read this covering index.
+_BY_PASS = "CREATE INDEX IF NOT EXISTS records_by_pass ON records (pass, status, number)"  # noqa: S105
+
+DDL = (
     """
--- Covering index: counts and the resume bitmap read it without touching the rows,
--- and per-status scans come out in record-number order.
-CREATE INDEX IF NOT EXISTS records_by_status ON records (status, number)
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT
+) WITHOUT ROWID
 """,
+    _RECORDS,
+    _BY_PASS,
+)
+
+#: Upgrades a schema-1 ledger (rows identified by position) in place: identity becomes the key,
+#: a repeated key's later rows get ``<key>#<number>``, every row belongs to pass 1.
+MIGRATE_FROM_1 = (
+    "ALTER TABLE records RENAME TO records_v1",
+    "DROP INDEX IF EXISTS records_by_status",
+    _RECORDS,
+    """
+INSERT INTO records (ident, number, line, key, token, status, contact_id, error_code,
+                     error_message, attempts, first_attempt_at, last_attempt_at, raw, pass)
+SELECT CASE
+         WHEN key IS NULL THEN '#' || number
+         WHEN row_number() OVER (PARTITION BY key ORDER BY number) > 1 THEN key || '#' || number
+         ELSE key
+       END,
+       number, line, key, token, status, contact_id, error_code, error_message, attempts,
+       first_attempt_at, last_attempt_at, raw, 1
+FROM records_v1
+""",
+    "DROP TABLE records_v1",
+    _BY_PASS,
 )
 
 

@@ -20,14 +20,16 @@ import structlog
 from taskloader.errors import LedgerError, LedgerMismatchError
 from taskloader.ledger.reader import LedgerReader
 from taskloader.ledger.records import (
-    RECORD_COLUMNS,
-    Bitmap,
     LedgerRecord,
-    ResumePlan,
+    PassCounts,
     RowOutcome,
+    Staged,
+    ToSend,
+    identity,
 )
 from taskloader.ledger.schema import (
     DDL,
+    MIGRATE_FROM_1,
     SCHEMA_VERSION,
     LockFile,
     RowStatus,
@@ -37,20 +39,29 @@ from taskloader.ledger.schema import (
 )
 
 __all__ = [
-    "Bitmap",
     "Ledger",
     "LedgerReader",
     "LedgerRecord",
-    "ResumePlan",
+    "PassCounts",
     "RowOutcome",
     "RowStatus",
+    "Staged",
+    "ToSend",
+    "identity",
 ]
 
 log = structlog.get_logger(__name__)
 
+_COLUMNS = (
+    "ident, number, line, key, token, status, contact_id, error_code, error_message, "
+    "attempts, first_attempt_at, last_attempt_at, raw, pass"
+)
+
+#: An outcome of the send pass. A ``succeeded`` row never changes again.
 _UPSERT = f"""
-INSERT INTO records ({RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (number) DO UPDATE SET
+INSERT INTO records ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (ident) DO UPDATE SET
+    number = excluded.number,
     line = excluded.line,
     key = coalesce(excluded.key, records.key),
     token = coalesce(records.token, excluded.token),
@@ -61,8 +72,31 @@ ON CONFLICT (number) DO UPDATE SET
     attempts = records.attempts + excluded.attempts,
     first_attempt_at = coalesce(records.first_attempt_at, excluded.first_attempt_at),
     last_attempt_at = coalesce(excluded.last_attempt_at, records.last_attempt_at),
-    raw = coalesce(records.raw, excluded.raw)
+    raw = coalesce(records.raw, excluded.raw),
+    pass = excluded.pass
 WHERE records.status <> '{RowStatus.SUCCEEDED.value}'
+"""
+
+#: A row as the pre-flight pass found it. Its place (number, line, pass) is always updated. A
+#: row that was sent keeps its status (a failed one waits for ``--redrive-failed``). The row's
+#: content is kept only where a task may exist: a resend of a row whose outcome is unknown must
+#: be the same request; a failed row created nothing, so a corrected row is what a redrive sends.
+_KEEP_STATUS = "records.status IN ('succeeded', 'failed') OR records.attempts > 0"
+_KEEP_ROW = "records.status = 'succeeded' OR (records.status <> 'failed' AND records.attempts > 0)"
+_STAGE = f"""
+INSERT INTO records (ident, number, line, key, token, status, error_code, error_message, raw,
+                     pass)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (ident) DO UPDATE SET
+    number = excluded.number,
+    line = excluded.line,
+    pass = excluded.pass,
+    token = coalesce(records.token, excluded.token),
+    status = CASE WHEN {_KEEP_STATUS} THEN records.status ELSE excluded.status END,
+    error_code = CASE WHEN {_KEEP_STATUS} THEN records.error_code ELSE excluded.error_code END,
+    error_message = CASE WHEN {_KEEP_STATUS} THEN records.error_message
+                         ELSE excluded.error_message END,
+    raw = CASE WHEN {_KEEP_ROW} THEN records.raw ELSE excluded.raw END
 """
 
 
@@ -100,10 +134,12 @@ class Ledger(LedgerReader):
         fingerprint: str | None,
         columns: Sequence[str],
         force: bool = False,
+        new_batch_id: str | None = None,
     ) -> Ledger:
         """Create the ledger at ``path``, or reopen it to resume.
 
-        New: the batch id is ``batch_id`` or a fresh uuid4 hex. Existing: the stored batch id
+        New: the batch id is ``batch_id``, else ``new_batch_id`` (the run's derived default),
+        else a fresh uuid4 hex. Existing: the stored batch id
         is kept (an explicit different ``batch_id`` is a LedgerError); a different input
         ``fingerprint`` raises LedgerMismatchError unless ``force``, which records the new one.
         ``columns`` is the input's column order (empty for JSONL). Raises LedgerLockedError if
@@ -120,7 +156,8 @@ class Ledger(LedgerReader):
         try:
             conn = connect(p, readonly=False)
             try:
-                meta = _prepare(conn, p, batch_id, input_name, fingerprint, columns, force)
+                new = batch_id or new_batch_id
+                meta = _prepare(conn, p, batch_id, new, input_name, fingerprint, columns, force)
             except BaseException:
                 conn.close()
                 raise
@@ -139,7 +176,8 @@ class Ledger(LedgerReader):
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:
-                    self._conn.executemany(_UPSERT, (o.params() for o in outcomes))
+                    pass_no = self.pass_no
+                    self._conn.executemany(_UPSERT, (o.params(pass_no) for o in outcomes))
                     self._conn.execute("COMMIT")
                 except BaseException:
                     if self._conn.in_transaction:
@@ -148,13 +186,54 @@ class Ledger(LedgerReader):
             except sqlite3.Error as exc:
                 raise LedgerError(str(self.path), f"write failed: {exc}") from exc
 
+    def set_columns(self, columns: Sequence[str]) -> None:
+        """The input's column order as the latest pass read it (the result files use it)."""
+        if columns:
+            with self._mu:
+                self._write_meta({"columns": json.dumps(list(columns))})
+
+    def begin_pass(self) -> int:
+        """Start the pre-flight pass of a new run: every row it stages belongs to it."""
+        with self._mu:
+            self._write_meta({"pass": str(self.pass_no + 1), "pass_complete": "0"})
+        return self.pass_no
+
+    def stage(self, rows: Iterable[Staged]) -> None:
+        """Record a chunk of the pre-flight pass in one transaction (see ``_STAGE``)."""
+        with self._mu:
+            pass_no = self.pass_no
+            self._transaction(lambda c: c.executemany(_STAGE, (r.params(pass_no) for r in rows)))
+
+    def end_pass(self) -> None:
+        """The pre-flight pass read the whole input: counts now describe all of it."""
+        with self._mu:
+            self._write_meta({"pass_complete": "1"})
+
+    def _write_meta(self, values: dict[str, str | None]) -> None:
+        self._transaction(lambda c: write_meta(c, values))
+        self._meta.update(values)
+
+    def _transaction(self, body: Any) -> None:
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                body(self._conn)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise LedgerError(str(self.path), f"write failed: {exc}") from exc
+
     def redrive_failed(self) -> int:
-        """Turn every ``failed`` row back into ``pending`` (same token); returns how many."""
+        """Turn the current pass's ``failed`` rows back into ``pending`` (same token)."""
         with self._mu:
             try:
                 cur = self._conn.execute(
                     "UPDATE records SET status = 'pending', error_code = NULL, "
-                    "error_message = NULL WHERE status = 'failed'"
+                    "error_message = NULL WHERE status = 'failed' AND pass = ?",
+                    (self.pass_no,),
                 )
             except sqlite3.Error as exc:
                 raise LedgerError(str(self.path), f"write failed: {exc}") from exc
@@ -204,6 +283,7 @@ def _prepare(
     conn: sqlite3.Connection,
     path: Path,
     batch_id: str | None,
+    new_batch_id: str | None,
     input_name: str,
     fingerprint: str | None,
     columns: Sequence[str],
@@ -218,16 +298,20 @@ def _prepare(
                 conn.execute(statement)
             meta: dict[str, str | None] = {
                 "schema_version": str(SCHEMA_VERSION),
-                "batch_id": batch_id or uuid.uuid4().hex,
+                "batch_id": new_batch_id or uuid.uuid4().hex,
                 "input_name": input_name,
                 "fingerprint": fingerprint,
                 "created_at": datetime.now(UTC).isoformat(),
                 "columns": json.dumps(list(columns)),
                 "settings": "{}",
+                "pass": "0",
+                "pass_complete": "0",
             }
             write_meta(conn, meta)
         else:
             meta = read_meta(conn, path)
+            if meta.get("schema_version") == "1":
+                meta.update(_migrate(conn))
             updates = _reopen_updates(meta, path, batch_id, input_name, fingerprint, columns, force)
             write_meta(conn, updates)
             meta.update(updates)
@@ -272,4 +356,18 @@ def _reopen_updates(
         updates["fingerprint"] = fingerprint
     if columns and not json.loads(meta.get("columns") or "[]"):
         updates["columns"] = json.dumps(list(columns))
+    return updates
+
+
+def _migrate(conn: sqlite3.Connection) -> dict[str, str | None]:
+    """Upgrade a schema-1 ledger in place (inside the caller's transaction)."""
+    for statement in MIGRATE_FROM_1:
+        conn.execute(statement)
+    updates: dict[str, str | None] = {
+        "schema_version": str(SCHEMA_VERSION),
+        "pass": "1",
+        "pass_complete": "1",
+    }
+    write_meta(conn, updates)
+    log.info("ledger.migrated", from_schema=1, to_schema=SCHEMA_VERSION)
     return updates

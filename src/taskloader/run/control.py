@@ -23,6 +23,9 @@ class StopReason(enum.Enum):
     ERROR_BUDGET = "error_budget"
     FATAL = "fatal"
     QUOTA_WAIT = "quota_wait"
+    DECLINED = "declined"  # the plan was shown and not confirmed
+    INPUT_CHANGED = "input_changed"  # the input changed while the run read or sent it
+    OUTPUT = "output"  # the result files could not be written (disk full, permissions)
 
 
 class RunControl:

@@ -11,7 +11,6 @@ ledger, in input order.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -26,16 +25,19 @@ from taskloader.connect.pacing import Pacer
 from taskloader.connect.quota_gate import QuotaGate
 from taskloader.connect.retry import RetryPolicy
 from taskloader.errors import TaskloaderError
-from taskloader.input.location import count_rows, input_identity, input_rows
+from taskloader.input.location import input_changed, input_identity, input_rows, spooled
 from taskloader.ledger.results import ResultFiles, write_results
 from taskloader.ledger.store import Ledger, RowOutcome, RowStatus
 from taskloader.run import options
 from taskloader.run.control import RunControl, StopReason, watch_signals
-from taskloader.run.prepare import Prepared, Preparer, read_in_chunks
+from taskloader.run.feed import LedgerFeed
+from taskloader.run.plan import Confirm, RunPlan
+from taskloader.run.preflight import Preflight, check_run_template, derived_batch_id, preflight
+from taskloader.run.prepare import Preparer
 from taskloader.run.progress import RunStats, report_progress
 from taskloader.run.recorder import LedgerWriter
-from taskloader.run.sender import Sending, Work, client_token, sender
-from taskloader.run.workspace import Workspace, WorkspaceOptions, open_workspace
+from taskloader.run.sender import Sending, Work, sender
+from taskloader.run.workspace import Workspace, WorkspaceOptions, open_workspace, probe_writable
 from taskloader.settings import Settings
 from taskloader.templates.cache import template_cache_for
 
@@ -53,23 +55,18 @@ class RunReport:
     results: ResultFiles | None
     stop_reason: str | None
     stop_detail: str | None = None
+    sent: int = 0  # rows this run sent (succeeded or failed)
 
 
 def exit_code_for(counts: dict[str, int], reason: StopReason | None) -> int:
     open_rows = counts.get("pending", 0) + counts.get("unprocessed", 0)
     if reason in (StopReason.ERROR_BUDGET, StopReason.FATAL):
         return 4
-    if open_rows:
+    if open_rows or reason in (StopReason.INPUT_CHANGED, StopReason.OUTPUT):
         return 3
     if counts.get("failed", 0) or counts.get("invalid", 0):
         return 1
     return 0
-
-
-def _problems_json(item: Prepared) -> str:
-    return json.dumps(
-        [{"code": p.code, "field": p.field, "message": p.message} for p in item.problems]
-    )
 
 
 @asynccontextmanager
@@ -90,8 +87,12 @@ async def run_import(
     tty: bool | None = None,
     policy: RetryPolicy | None = None,
     gate: QuotaGate | None = None,
+    confirm: Confirm | None = None,
 ) -> RunReport:
     """Import ``location``; returns what happened. File and usage errors raise.
+
+    ``confirm`` is shown the plan before the first send and may decline it (the CLI's prompt
+    on a terminal; None goes on).
 
     SIGINT/SIGTERM are handled from the first await to the last, result files and S3 uploads
     included: a signal while the run finishes up never kills it half-way.
@@ -103,7 +104,7 @@ async def run_import(
             tg.start_soon(watch_signals, control, hard_stop)
             report = await _import(
                 location, settings, control, hard_stop,
-                client=client, tty=tty, policy=policy, gate=gate,
+                client=client, tty=tty, policy=policy, gate=gate, confirm=confirm,
             )  # fmt: skip
             tg.cancel_scope.cancel()
     return report
@@ -119,91 +120,74 @@ async def _import(
     tty: bool | None,
     policy: RetryPolicy | None,
     gate: QuotaGate | None,
+    confirm: Confirm | None,
 ) -> RunReport:
     instance_id = options.instance_id(settings)
     aws = options.aws_options(settings)
-    fingerprint, etag = await input_identity(location, aws)
-    where = WorkspaceOptions(settings.ledger, settings.out_dir, aws)
+    reading = options.input_options(settings)
+    async with spooled(location, stopped=lambda: control.stopped) as source:
+        fingerprint, etag = await input_identity(source, aws)
+        default_batch = derived_batch_id(instance_id, fingerprint or location)
+        where = WorkspaceOptions(settings.ledger, settings.out_dir, aws)
 
-    def lock_lost(message: str) -> None:
-        control.stop(StopReason.FATAL, message)
+        def lock_lost(message: str) -> None:
+            control.stop(StopReason.FATAL, message)
 
-    stats = RunStats()
-    async with (
-        open_workspace(where, location, on_lock_lost=lock_lost) as workspace,
-        _client(settings, client) as api,
-        input_rows(location, options.input_options(settings), if_match=etag) as reader,
-    ):
-        ledger_path, out_dir = workspace.ledger_path, workspace.results_dir
-        ledger_label, out_label = workspace.ledger_label, workspace.label
-        ledger = await anyio.to_thread.run_sync(
-            lambda: Ledger.open(
-                ledger_path,
-                batch_id=settings.batch_id,
-                input_name=location,
-                fingerprint=fingerprint,
-                columns=list(reader.columns),
-                force=settings.force,
-            )
-        )
-        try:
-            if settings.redrive_failed:
-                redriven = await anyio.to_thread.run_sync(ledger.redrive_failed)
-                log.info("run.redrive", rows=redriven)
-            plan = await anyio.to_thread.run_sync(ledger.resume_plan)
-            batch_id = ledger.batch_id
-            log.info(
-                "run.start",
-                input=location,
-                ledger=str(ledger_path),
-                batch_id=batch_id,
-                resumed=len(plan.done) > 0 or len(plan.stored) > 0,
-            )
+        stats = RunStats()
+        async with (
+            open_workspace(where, location, on_lock_lost=lock_lost) as workspace,
+            _client(settings, client) as api,
+        ):
+            await probe_writable(workspace.results_dir)
             cache = template_cache_for(options.template_options(settings), api, instance_id)
+            await check_run_template(cache, settings.template)
             preparer = Preparer(cache, options.mapping_config(settings), options.limits(settings))
-            sending = Sending(
-                client=api,
-                instance_id=instance_id,
-                pacer=Pacer(settings.rate, settings.burst),
-                gate=gate or QuotaGate(quota_wait=settings.quota_wait),
-                policy=policy
-                or RetryPolicy(
-                    max_attempts=settings.max_attempts,
-                    base=settings.backoff_base,
-                    cap=max(settings.backoff_cap, settings.backoff_base),
-                    deadline=settings.row_deadline,
-                ),
-                control=control,
-                stats=stats,
-            )
-            writer = LedgerWriter(
-                ledger,
-                stats,
-                control,
-                max_failures=settings.max_failures,
-                max_failure_rate=settings.max_failure_rate,
-            )
-            feed = _Feed(preparer, plan, ledger, batch_id, control, stats)
-            with hard_stop, _bare_errors():
-                await _run_stages(
-                    settings, location, reader, feed, sending, writer, tty, workspace, ledger
+            ledger = await _open_ledger(workspace, settings, location, fingerprint, default_batch)
+            try:
+                async with input_rows(source, reading, if_match=etag) as reader:
+                    found = await preflight(
+                        reader, preparer, ledger, ledger.batch_id, stopped=lambda: control.stopped
+                    )
+                if settings.redrive_failed:
+                    redriven = await anyio.to_thread.run_sync(ledger.redrive_failed)
+                    log.info("run.redrive", rows=redriven)
+                plan = await _plan(ledger, found, settings, instance_id, aws.region, workspace)
+                log.info("run.plan", **plan.event())
+                stats.total, stats.skipped, stats.invalid = plan.rows, plan.done, plan.invalid
+                if await _declined(confirm, plan, control):
+                    control.stop(StopReason.DECLINED, "the plan was not confirmed")
+                feed = LedgerFeed(preparer, ledger, control, source)
+                sending = _sending(settings, api, instance_id, control, stats, policy, gate)
+                writer = LedgerWriter(
+                    ledger,
+                    stats,
+                    control,
+                    max_failures=settings.max_failures,
+                    max_failure_rate=settings.max_failure_rate,
                 )
-            interrupted = hard_stop.cancelled_caught
-            counts = await anyio.to_thread.run_sync(ledger.counts)
-            snapshot = {
-                **stats.snapshot(),
-                "stop_reason": control.reason.value if control.reason else None,
-                "batch_id": batch_id,
-            }
-            results = None
-            if not interrupted:
-                results = await anyio.to_thread.run_sync(
-                    lambda: write_results(ledger, out_dir, stats=snapshot)
-                )
-            await workspace.publish(ledger, results=results is not None)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(ledger.close)
+                if not control.stopped:
+                    with hard_stop, _bare_errors():
+                        await _run_stages(settings, feed, sending, writer, tty, workspace, ledger)
+                interrupted = hard_stop.cancelled_caught
+                if not interrupted and await input_changed(source, aws, fingerprint, etag):
+                    control.stop(
+                        StopReason.INPUT_CHANGED,
+                        f"{location} changed during the run; the rows read before the change "
+                        "were imported: run again to import the input as it is now",
+                    )
+                counts = await anyio.to_thread.run_sync(ledger.counts)
+                snapshot = {
+                    **stats.snapshot(),
+                    "stop_reason": control.reason.value if control.reason else None,
+                    "batch_id": ledger.batch_id,
+                }
+                results = None
+                if not interrupted:
+                    results = await _write_results(ledger, workspace, snapshot, control)
+                await workspace.publish(ledger, results=results is not None)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(ledger.close)
     unknown = preparer.mapper.unknown_columns
     if unknown:
         log.warning("run.unknown_columns", columns=list(unknown))
@@ -213,13 +197,111 @@ async def _import(
         code,
         counts,
         snapshot,
-        ledger_label,
-        out_label,
-        batch_id,
+        workspace.ledger_label,
+        workspace.label,
+        ledger.batch_id,
         results,
         control.reason.value if control.reason else None,
         control.detail,
+        sent=stats.succeeded + stats.failed,
     )
+
+
+async def _declined(confirm: Confirm | None, plan: RunPlan, control: RunControl) -> bool:
+    if control.stopped or confirm is None or not plan.to_send:
+        return False
+    return not await anyio.to_thread.run_sync(confirm, plan)
+
+
+async def _open_ledger(
+    workspace: Workspace,
+    settings: Settings,
+    location: str,
+    fingerprint: str | None,
+    default_batch: str,
+) -> Ledger:
+    columns: list[str] = []
+    return await anyio.to_thread.run_sync(
+        lambda: Ledger.open(
+            workspace.ledger_path,
+            batch_id=settings.batch_id,
+            new_batch_id=default_batch,
+            input_name=location,
+            fingerprint=fingerprint,
+            columns=columns,
+            force=settings.force,
+        )
+    )
+
+
+async def _plan(
+    ledger: Ledger,
+    found: Preflight,
+    settings: Settings,
+    instance_id: str,
+    region: str | None,
+    workspace: Workspace,
+) -> RunPlan:
+    counts = await anyio.to_thread.run_sync(ledger.pass_counts)
+    by = counts.counts
+    return RunPlan(
+        instance=settings.instance_id or instance_id,
+        region=region,
+        endpoint=settings.endpoint_url,
+        batch_id=ledger.batch_id,
+        ledger=workspace.ledger_label,
+        rows=sum(by.values()),
+        to_send=by["pending"] + by["unprocessed"],
+        invalid=by["invalid"],
+        done=by["succeeded"] + by["failed"],
+        absent=counts.absent,
+        rate=settings.rate,
+        templates=found.templates,
+    )
+
+
+def _sending(
+    settings: Settings,
+    api: Any,
+    instance_id: str,
+    control: RunControl,
+    stats: RunStats,
+    policy: RetryPolicy | None,
+    gate: QuotaGate | None,
+) -> Sending:
+    return Sending(
+        client=api,
+        instance_id=instance_id,
+        pacer=Pacer(settings.rate, settings.burst),
+        gate=gate or QuotaGate(quota_wait=settings.quota_wait),
+        policy=policy
+        or RetryPolicy(
+            max_attempts=settings.max_attempts,
+            base=settings.backoff_base,
+            cap=max(settings.backoff_cap, settings.backoff_base),
+            deadline=settings.row_deadline,
+        ),
+        control=control,
+        stats=stats,
+    )
+
+
+async def _write_results(
+    ledger: Ledger, workspace: Workspace, snapshot: dict[str, Any], control: RunControl
+) -> ResultFiles | None:
+    """The result files; a disk that fills or turns read-only now is a clear, resumable stop."""
+    out_dir = workspace.results_dir
+    try:
+        return await anyio.to_thread.run_sync(
+            lambda: write_results(ledger, out_dir, stats=snapshot)
+        )
+    except OSError as exc:
+        control.stop(
+            StopReason.OUTPUT,
+            f"cannot write the result files to {out_dir}: {exc.strerror or exc}; the ledger "
+            "holds every outcome: free space or fix permissions, then run again to write them",
+        )
+        return None
 
 
 @contextmanager
@@ -239,9 +321,7 @@ def _bare_errors() -> Iterator[None]:
 
 async def _run_stages(
     settings: Settings,
-    location: str,
-    reader: Any,
-    feed: _Feed,
+    feed: LedgerFeed,
     sending: Sending,
     writer: LedgerWriter,
     tty: bool | None,
@@ -257,7 +337,6 @@ async def _run_stages(
             partial(report_progress, stats, interval=settings.progress_interval, tty=tty)
         )
         outer.start_soon(_grace_timer, control, senders_scope, settings.grace_period, sending.gate)
-        outer.start_soon(_count_total, location, settings, stats)
         outer.start_soon(workspace.run_checkpoints, ledger, settings.checkpoint_interval)
         async with anyio.create_task_group() as stages:
             stages.start_soon(writer.run, out_rx)
@@ -265,18 +344,11 @@ async def _run_stages(
                 _senders, sending, work_rx, out_tx.clone(), senders_scope, settings.concurrency
             )
             async with work_tx, out_tx:
-                await feed.produce(reader, work_tx, out_tx)
+                await feed.produce(work_tx, out_tx)
         outer.cancel_scope.cancel()
 
 
 OUTCOME_BUFFER = 1024
-
-
-async def _count_total(location: str, settings: Settings, stats: RunStats) -> None:
-    """Count the input's rows beside the run, for the progress total and ETA."""
-    stop = anyio.from_thread.check_cancelled
-    reading = options.input_options(settings)
-    stats.total = await anyio.to_thread.run_sync(partial(count_rows, location, reading, stop))
 
 
 async def _grace_timer(
@@ -313,59 +385,3 @@ async def _senders(
         # Cancelled by the grace timer: rows still queued were never sent.
         async for item in work:
             await outcomes.send(item.outcome(RowStatus.UNPROCESSED))
-
-
-class _Feed:
-    """Reads, validates and routes every row: skip, invalid, unprocessed, or to a sender."""
-
-    def __init__(
-        self,
-        preparer: Preparer,
-        plan: Any,
-        ledger: Ledger,
-        batch_id: str,
-        control: RunControl,
-        stats: RunStats,
-    ) -> None:
-        self._preparer = preparer
-        self._plan = plan
-        self._ledger = ledger
-        self._batch_id = batch_id
-        self._control = control
-        self._stats = stats
-
-    async def produce(self, reader: Any, work: Any, outcomes: Any) -> None:
-        plan = self._plan
-        async for chunk in read_in_chunks(reader):
-            stored_numbers = [r.number for r in chunk if r.number in plan.stored]
-            stored = (
-                await anyio.to_thread.run_sync(self._ledger.tokens_for, stored_numbers)
-                if stored_numbers
-                else {}
-            )
-            for item in await self._preparer.prepare_chunk(chunk):
-                row = item.row
-                if row.number in plan.done:
-                    self._stats.skipped += 1
-                    continue
-                key = item.request.key
-                token = stored.get(row.number) or client_token(self._batch_id, key)
-                if not item.valid:
-                    await outcomes.send(
-                        RowOutcome(
-                            row.number,
-                            row.line,
-                            key,
-                            token,
-                            RowStatus.INVALID,
-                            error_code=item.problems[0].code,
-                            error_message=_problems_json(item),
-                            raw=row.values,
-                        )
-                    )
-                    continue
-                job = Work(row.number, row.line, key, token, item.request.params, row.values)
-                if self._control.stopped:
-                    await outcomes.send(job.outcome(RowStatus.UNPROCESSED))
-                else:
-                    await work.send(job)

@@ -60,6 +60,14 @@ class Preparer:
         self.cross = CrossRowChecks()
         self._templates: dict[str, TaskTemplate | Problem] = {}
 
+    def resolved(self) -> dict[str, str]:
+        """The template references resolved so far, with the name each resolved to."""
+        return {
+            ref: found.name
+            for ref, found in self._templates.items()
+            if isinstance(found, TaskTemplate)
+        }
+
     async def template_for(self, row: Row) -> TaskTemplate | Problem | None:
         return await self.resolve(self.mapper.template_ref(row))
 

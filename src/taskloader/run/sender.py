@@ -44,10 +44,18 @@ class Work:
     token: str
     params: dict[str, Any]
     raw: dict[str, Any]
+    ident: str | None = None
 
     def outcome(self, status: RowStatus, **fields: Any) -> RowOutcome:
         return RowOutcome(
-            self.number, self.line, self.key, self.token, status, raw=self.raw, **fields
+            self.number,
+            self.line,
+            self.key,
+            self.token,
+            status,
+            raw=self.raw,
+            ident=self.ident,
+            **fields,
         )
 
 

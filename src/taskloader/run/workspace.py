@@ -12,6 +12,7 @@ every ``checkpoint_interval`` seconds; at the end the final ledger, the result f
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable
@@ -22,6 +23,7 @@ from pathlib import Path
 import anyio
 
 from taskloader.aws import AwsOptions
+from taskloader.errors import UsageError
 from taskloader.ledger.store import Ledger
 from taskloader.storage.s3 import is_s3
 from taskloader.storage.s3_dir import S3OutDir, open_s3_out_dir
@@ -98,3 +100,26 @@ async def open_workspace(
     finally:  # the local working copy: S3 holds the ledger and results now
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(lambda: shutil.rmtree(local, ignore_errors=True))
+
+
+async def probe_writable(directory: Path) -> None:
+    """Create ``directory`` and write a file in it before anything is sent: an output folder
+    that is read-only or full is found now, not after every task was created."""
+
+    def probe() -> None:
+        probe_file = directory / f".taskloader-probe-{os.getpid()}"
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            with probe_file.open("wb") as f:
+                f.write(b"\0" * 4096)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            raise UsageError(
+                f"cannot write result files to {directory}: {exc.strerror or exc} "
+                "(choose another --out-dir, or free space)"
+            ) from None
+        finally:
+            probe_file.unlink(missing_ok=True)
+
+    await anyio.to_thread.run_sync(probe)
