@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from taskloader.cli.common import F, Settings, run_async, settings_options
 from taskloader.cli.validate import run_validation, with_input_options
 from taskloader.run.pipeline import RunReport, run_import
+from taskloader.run.plan import RunPlan
 
 run_options = (
     click.option("--rate", type=float, default=None, help="Requests/s ceiling (default 2)."),
@@ -56,33 +59,68 @@ def with_run_options(func: F) -> F:
 @click.command()
 @click.argument("input_path", metavar="INPUT")
 @click.option("--dry-run", is_flag=True, help="Only validate (same as `taskloader validate`).")
+@click.option(
+    "--yes", "-y", is_flag=True, help="Send without asking to confirm the plan (on a terminal)."
+)
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="With --dry-run: write invalid rows with their problems here (.csv or .jsonl).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="With --dry-run: the summary's format.",
+)
 @with_run_options
 @with_input_options
 @settings_options
-def run(settings: Settings, input_path: str, dry_run: bool) -> None:
+def run(
+    settings: Settings, input_path: str, dry_run: bool, yes: bool, report: str | None, fmt: str
+) -> None:
     """Create one Amazon Connect task per valid row of INPUT (a file, - or s3://...).
 
-    Rerunning the same command with the same ledger resumes; no row is sent twice.
+    The whole input is read and checked first (a file error stops the run before anything is
+    sent); on a terminal the plan is shown for confirmation (skip it with --yes). Rerunning the
+    same command resumes: rows are matched by their key, and no row is sent twice.
     Exit codes: 0 all rows succeeded; 1 finished with failed or invalid rows; 2 usage, config or
     file error; 3 incomplete and resumable; 4 aborted (error budget or a fatal API error).
     """
     if dry_run:
-        raise SystemExit(run_validation(settings, input_path, None, "text"))
+        raise SystemExit(run_validation(settings, input_path, report, fmt))
+    interactive = not yes and sys.stdin.isatty() and sys.stderr.isatty()
 
     async def main() -> int:
-        report = await run_import(input_path, settings)
-        _print(report)
-        return report.exit_code
+        outcome = await run_import(input_path, settings, confirm=_confirm if interactive else None)
+        _print(outcome)
+        return outcome.exit_code
 
     raise SystemExit(run_async(main))
 
 
+def _confirm(plan: RunPlan) -> bool:
+    click.echo(plan.text(), err=True)
+    return click.confirm(f"Create {plan.to_send} tasks?", default=False, err=True)
+
+
 def _print(report: RunReport) -> None:
-    counts = ", ".join(f"{n} {status}" for status, n in report.counts.items() if n)
-    click.echo(f"batch {report.batch_id}: {counts or 'no rows'}", err=True)
+    counts = report.counts
+    left = counts.get("pending", 0) + counts.get("unprocessed", 0)
+    done = ", ".join(
+        f"{counts.get(s, 0)} {s}" for s in ("succeeded", "failed", "invalid") if counts.get(s)
+    )
+    click.echo(f"batch {report.batch_id}: {done or 'nothing done yet'}", err=True)
+    click.echo(f"  sent by this run: {report.sent}; left to send: {left}", err=True)
     click.echo(f"ledger: {report.ledger}", err=True)
     if report.results is not None:
         click.echo(f"results: {report.out_dir}/", err=True)
     if report.stop_reason:
         detail = f": {report.stop_detail}" if report.stop_detail else ""
         click.echo(f"stopped ({report.stop_reason}){detail}", err=True)
+    if left:
+        click.echo("resume: run the same command again (rows are matched by key)", err=True)
+    if counts.get("failed"):
+        click.echo("retry the failed rows: the same command with --redrive-failed", err=True)

@@ -141,30 +141,43 @@ def needs_spool(location: str) -> bool:
     return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
-def _spool_to(location: str, dest: Path, stopped: Callable[[], bool]) -> None:
-    source = sys.stdin.buffer if location == "-" else Path(location).open("rb")  # noqa: SIM115
+async def _spool_to(location: str, dest: Path) -> None:
+    """Copy a read-once input to ``dest``. The input is read without blocking (``wait_readable``
+    between reads), so a pipe whose writer never closes it waits on the event loop, where a
+    stopping run cancels it: no thread is left stuck in ``read()``."""
+    fd = sys.stdin.fileno() if location == "-" else os.open(location, os.O_RDONLY | os.O_NONBLOCK)
+    was_blocking = os.get_blocking(fd)
+    os.set_blocking(fd, False)
     try:
         with dest.open("wb") as out:
             first = True
-            while block := source.read(SPOOL_BLOCK):
+            while True:
+                try:
+                    block = os.read(fd, SPOOL_BLOCK)
+                except BlockingIOError:
+                    await anyio.wait_readable(fd)
+                    continue
+                if not block:
+                    return
                 if first and b"\x00" in block[:4096] and not block.startswith(_BOMS):
                     raise InputFileError(
                         location, "binary data (NUL bytes), not a CSV or JSONL text file"
                     )
                 first = False
-                out.write(block)
-                if stopped():
-                    raise StoppedError(f"stopped while reading {location}; nothing was sent")
+                await anyio.to_thread.run_sync(out.write, block)
+    except OSError as exc:
+        raise InputFileError(location, f"cannot read: {exc.strerror or exc}") from None
     finally:
-        if source is not sys.stdin.buffer:
-            source.close()
+        os.set_blocking(fd, was_blocking)
+        if location != "-":
+            os.close(fd)
 
 
 @asynccontextmanager
 async def spooled(location: str, *, stopped: Callable[[], bool]) -> AsyncIterator[str]:
     """The location to read twice: ``location`` itself, or a temporary copy of an input that
-    can be read only once (removed on exit). Copying stops when the run is asked to stop, even
-    while a pipe's writer keeps it waiting (the blocked read is abandoned)."""
+    can be read only once (removed on exit). Copying stops as soon as the run is asked to stop,
+    even while a pipe's writer keeps it waiting."""
     if not needs_spool(location):
         yield location
         return
@@ -180,9 +193,7 @@ async def spooled(location: str, *, stopped: Callable[[], bool]) -> AsyncIterato
                 tg.cancel_scope.cancel()
 
             tg.start_soon(cancel_when_stopped)
-            await anyio.to_thread.run_sync(
-                _spool_to, location, dest, stopped, abandon_on_cancel=True
-            )
+            await _spool_to(location, dest)
             tg.cancel_scope.cancel()
         if stopped():
             raise StoppedError(f"stopped while reading {location}; nothing was sent")

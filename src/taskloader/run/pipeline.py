@@ -173,7 +173,8 @@ async def _import(
                     control.stop(
                         StopReason.INPUT_CHANGED,
                         f"{location} changed during the run; the rows read before the change "
-                        "were imported: run again to import the input as it is now",
+                        "were imported: run again with --force to import it as it is now (rows "
+                        "are matched by key: none is sent twice)",
                     )
                 counts = await anyio.to_thread.run_sync(ledger.counts)
                 snapshot = {

@@ -12,6 +12,7 @@ every ``checkpoint_interval`` seconds; at the end the final ledger, the result f
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -120,6 +121,7 @@ async def probe_writable(directory: Path) -> None:
                 "(choose another --out-dir, or free space)"
             ) from None
         finally:
-            probe_file.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                probe_file.unlink(missing_ok=True)
 
     await anyio.to_thread.run_sync(probe)

@@ -1,0 +1,297 @@
+"""The workflows of issue 11, each over HTTP against the emulator: after each, the emulator's
+contacts are exactly one task per distinct row key that should exist, no ClientToken was used
+twice, and every input row has one truthful status in the ledger.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from taskloader.errors import InputFileError, UsageError
+from tests.conftest import EmulatorHandle
+
+from .conftest import (
+    FLOW,
+    TaskloaderProcess,
+    emulator_args,
+    ledger_counts,
+    ledger_records,
+    read_csv,
+    run_cli,
+    start_requests,
+    task_rows,
+    wait_for,
+    write_csv,
+    write_jsonl,
+)
+
+
+def created_names(emulator: EmulatorHandle) -> list[str]:
+    return sorted(str(c["Name"]) for c in emulator.contacts())
+
+
+def assert_exactly_once(emulator: EmulatorHandle, keys: list[str]) -> None:
+    """One task per key, and no ClientToken sent twice with a second task."""
+    assert created_names(emulator) == sorted(f"Task {k}" for k in keys)
+    assert emulator.stats()["duplicate_tokens"] == 0
+
+
+async def test_a_row_inserted_at_the_top_is_sent_and_no_row_twice(
+    run: Any, emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path / "tasks.csv", task_rows(20))
+    assert (await run(path)).exit_code == 0
+
+    edited = [*task_rows(1, prefix="new"), *task_rows(20)]
+    del edited[8]  # and one row deleted mid-file (r7)
+    write_csv(path, edited)
+    report = await run(path, force=True)
+
+    assert report.exit_code == 0
+    assert report.stats["requests"] == 1
+    assert_exactly_once(emulator, [f"r{n}" for n in range(20)] + ["new0"])
+    records = {r.key: r for r in ledger_records(tmp_path / "out" / "ledger.sqlite")}
+    assert records["new0"].number == 1 and records["r0"].number == 2  # matched by key
+    assert "r7" not in records  # no longer in the input: not part of this run's rows
+    assert report.counts["succeeded"] == 20
+
+
+async def test_daily_files_with_the_same_batch_content_stay_apart(
+    run: Any, emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    """A second file imported with the first one's ledger (--force) sends its own rows."""
+    first = write_csv(tmp_path / "callbacks.2026-06-01.csv", task_rows(5, prefix="a"))
+    second = write_csv(tmp_path / "callbacks.2026-06-02.csv", task_rows(5, prefix="b"))
+    assert (await run(first)).exit_code == 0
+    report = await run(second, force=True)
+    assert report.exit_code == 0
+    assert_exactly_once(emulator, [f"a{n}" for n in range(5)] + [f"b{n}" for n in range(5)])
+
+
+@pytest.mark.parametrize(
+    ("name", "tail"),
+    [
+        ("ragged.csv", 'r999,"Task r999",{flow},x,EXTRA\n'),
+        ("unclosed.csv", 'r999,"Task r999,{flow},never closed\n'),
+        ("nul.csv", "r999,Task r999,{flow},\x00\n"),
+    ],
+)
+async def test_a_file_error_late_in_the_file_sends_nothing(
+    run: Any, emulator: EmulatorHandle, tmp_path: Path, name: str, tail: str
+) -> None:
+    path = write_csv(tmp_path / name, task_rows(3000))
+    with path.open("a", encoding="utf-8", newline="") as f:
+        f.write(tail.format(flow=FLOW))
+    with pytest.raises(InputFileError):
+        await run(path)
+    assert start_requests(emulator) == {}
+    assert emulator.contacts() == []
+
+
+async def test_a_jsonl_array_late_in_the_file_sends_nothing(
+    run: Any, emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    path = write_jsonl(tmp_path / "tasks.jsonl", task_rows(1000))
+    with path.open("a", encoding="utf-8") as f:
+        f.write("[1, 2, 3]\n")
+    with pytest.raises(InputFileError):
+        await run(path)
+    assert emulator.contacts() == []
+
+
+async def test_invalid_rows_are_checked_again_and_sent_once_fixed(
+    run: Any, emulator: EmulatorHandle, tmp_path: Path, templates: dict[str, str]
+) -> None:
+    """A wrong flow in the file makes rows invalid; after the fix (no --force needed for
+    rows that never reached the API) a rerun sends exactly those rows."""
+    rows = task_rows(6)
+    for row in rows[:3]:
+        row["contact_flow_id"] = ""  # no flow and no template: invalid
+    path = write_csv(tmp_path / "tasks.csv", rows)
+    first = await run(path)
+    assert first.exit_code == 1 and first.counts["invalid"] == 3
+    for row in rows[:3]:
+        row["contact_flow_id"] = FLOW
+    write_csv(path, rows)
+    second = await run(path, force=True)
+    assert second.exit_code == 0
+    assert second.counts == {**second.counts, "succeeded": 6, "invalid": 0}
+    assert_exactly_once(emulator, [f"r{n}" for n in range(6)])
+
+
+async def test_an_unknown_run_wide_template_is_a_usage_error_with_a_suggestion(
+    run: Any, emulator: EmulatorHandle, tmp_path: Path, templates: dict[str, str]
+) -> None:
+    name = sorted(templates)[0]
+    path = write_csv(tmp_path / "tasks.csv", task_rows(3))
+    with pytest.raises(UsageError, match=f"did you mean '{name}'"):
+        await run(path, template=name[:-1] + "x")
+    assert not (tmp_path / "out" / "ledger.sqlite").exists()
+    assert emulator.contacts() == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
+async def test_an_unwritable_out_dir_is_found_before_sending(
+    run: Any, emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    out = tmp_path / "ro"
+    out.mkdir()
+    out.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    path = write_csv(tmp_path / "tasks.csv", task_rows(3))
+    try:
+        with pytest.raises(UsageError, match="cannot write result files"):
+            await run(path, out_dir=str(out), ledger=str(tmp_path / "l.sqlite"))
+    finally:
+        out.chmod(stat.S_IRWXU)
+    assert emulator.contacts() == []
+
+
+async def test_an_out_dir_that_is_a_file_is_found_before_sending(
+    run: Any, emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    """The same probe, in a form root cannot write through either."""
+    blocker = tmp_path / "results"
+    blocker.write_text("not a directory")
+    path = write_csv(tmp_path / "tasks.csv", task_rows(3))
+    with pytest.raises(UsageError, match="cannot write result files"):
+        await run(path, out_dir=str(blocker / "sub"), ledger=str(tmp_path / "l.sqlite"))
+    assert emulator.contacts() == []
+
+
+@pytest.mark.parametrize("loss", ["deleted", "zero-byte", "new-directory"])
+async def test_a_lost_ledger_creates_no_task_twice(
+    run: Any, emulator: EmulatorHandle, tmp_path: Path, loss: str
+) -> None:
+    path = write_csv(tmp_path / "tasks.csv", task_rows(10))
+    ledger = tmp_path / "out" / "ledger.sqlite"
+    assert (await run(path)).exit_code == 0
+    if loss == "new-directory":
+        ledger = tmp_path / "elsewhere" / "ledger.sqlite"
+    else:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{ledger}{suffix}").unlink(missing_ok=True)
+        if loss == "zero-byte":
+            ledger.write_bytes(b"")
+    report = await run(path, ledger=str(ledger))
+    assert report.counts["succeeded"] == 10
+    assert_exactly_once(emulator, [f"r{n}" for n in range(10)])
+    # Same batch id, same ClientTokens: Amazon Connect answered with the original contacts.
+    contacts = {c["ClientToken"]: c["ContactId"] for c in emulator.contacts()}
+    assert {r.token: r.contact_id for r in ledger_records(ledger)} == contacts
+
+
+def test_a_file_changed_during_the_run_is_reported_and_resumable(
+    emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path / "tasks.csv", task_rows(60))
+    ledger = tmp_path / "out" / "ledger.sqlite"
+    args = [str(path), *emulator_args(emulator), "--ledger", str(ledger), "--rate", "20",
+            "--burst", "2", "--concurrency", "2"]  # fmt: skip
+    proc = TaskloaderProcess.start(args, tmp_path / "logs")
+    try:
+        wait_for(lambda: len(emulator.contacts()) >= 5)
+        with path.open("a", encoding="utf-8", newline="") as f:  # appended while it runs
+            f.write(f"late0,Task late0,{FLOW},appended\n")
+        code = proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    assert code == 3, proc.stderr_text()
+    assert "changed during the run" in proc.stderr_text()
+    assert len(emulator.contacts()) == 60  # the version read before the change, all of it
+
+    code, proc = run_cli([*args, "--force"], tmp_path / "logs")  # as the message says
+    assert code == 0, proc.stderr_text()
+    assert_exactly_once(emulator, [f"r{n}" for n in range(60)] + ["late0"])
+
+
+def test_a_large_run_stops_quickly_and_leaves_the_rest_pending(
+    emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    """SIGTERM on a 100,000-row run: exit 3 within the grace period plus a few seconds, nothing
+    written for the rows never reached, the summary counts every row."""
+    rows = 100_000
+    path = write_csv(tmp_path / "big.csv", task_rows(rows))
+    ledger = tmp_path / "out" / "ledger.sqlite"
+    args = [str(path), *emulator_args(emulator), "--ledger", str(ledger), "--rate", "50",
+            "--burst", "5", "--grace-period", "2"]  # fmt: skip
+    proc = TaskloaderProcess.start(args, tmp_path / "logs")
+    try:
+        wait_for(lambda: len(emulator.contacts()) >= 10, timeout=120)
+        proc.signal(signal.SIGTERM)
+        code = proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    assert code == 3, proc.stderr_text()
+    counts = ledger_counts(ledger)
+    assert sum(counts.values()) == rows  # every row is in the ledger, from the pre-flight
+    assert counts["succeeded"] == len(emulator.contacts())
+    assert counts["pending"] + counts["unprocessed"] == rows - counts["succeeded"]
+    summary = subprocess.run(
+        [sys.executable, "-m", "taskloader", "ledger", "summary", str(ledger), "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert f'"total": {rows}' in summary.stdout.replace("\n", " ") or str(rows) in summary.stdout
+    assert len(read_csv(ledger.parent / "unprocessed.csv")) == rows - counts["succeeded"]
+
+
+def test_stdin_and_a_pipe_are_read_once_and_imported(
+    emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    source = write_csv(tmp_path / "tasks.csv", task_rows(5))
+    ledger = tmp_path / "out" / "ledger.sqlite"
+    args = ["-", *emulator_args(emulator), "--ledger", str(ledger), "--input-format", "csv"]
+    with source.open("rb") as stdin:
+        proc = subprocess.run(
+            [sys.executable, "-m", "taskloader", "run", *args, "--log-format", "json"],
+            stdin=stdin,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+    assert proc.returncode == 0, proc.stderr
+    assert_exactly_once(emulator, [f"r{n}" for n in range(5)])
+
+
+def test_dev_zero_is_refused_at_once(emulator: EmulatorHandle, tmp_path: Path) -> None:
+    ledger = tmp_path / "out" / "ledger.sqlite"
+    for extra in ([], ["--input-format", "csv"]):
+        code, proc = run_cli(
+            ["/dev/zero", *emulator_args(emulator), "--ledger", str(ledger), *extra],
+            tmp_path / "logs",
+        )
+        assert code == 2, proc.stderr_text()
+        assert "NUL" in proc.stderr_text()
+        assert "Traceback" not in proc.stderr_text()
+    assert emulator.contacts() == []
+
+
+def test_a_pipe_that_never_closes_stops_on_sigterm(
+    emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    fifo = tmp_path / "in.csv"
+    os.mkfifo(fifo)
+    ledger = tmp_path / "out" / "ledger.sqlite"
+    proc = TaskloaderProcess.start(
+        [str(fifo), *emulator_args(emulator), "--ledger", str(ledger)], tmp_path / "logs"
+    )
+    writer = os.open(fifo, os.O_WRONLY)  # opened, written once, never closed
+    try:
+        os.write(writer, f"key,name,contact_flow_id\nr0,Task r0,{FLOW}\n".encode())
+        wait_for(lambda: (tmp_path / "logs").exists(), timeout=5)
+        proc.signal(signal.SIGTERM)
+        code = proc.wait(timeout=20)
+    finally:
+        os.close(writer)
+        proc.kill()
+    assert code == 3, proc.stderr_text()
+    assert emulator.contacts() == []
