@@ -295,3 +295,57 @@ def test_a_pipe_that_never_closes_stops_on_sigterm(
         proc.kill()
     assert code == 3, proc.stderr_text()
     assert emulator.contacts() == []
+
+
+async def test_a_declined_plan_sends_nothing_and_an_accepted_one_sends_all(
+    make_settings: Any, emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    from taskloader.run.pipeline import run_import
+    from taskloader.run.plan import RunPlan
+
+    path = write_csv(tmp_path / "tasks.csv", task_rows(4000))
+    shown: list[RunPlan] = []
+
+    def decline(plan: RunPlan) -> bool:
+        shown.append(plan)
+        return False
+
+    report = await run_import(str(path), make_settings(), tty=False, confirm=decline)
+    assert report.exit_code == 3
+    assert emulator.contacts() == []
+    (plan,) = shown
+    assert (plan.rows, plan.to_send, plan.invalid, plan.done) == (4000, 4000, 0, 0)
+    assert plan.over_active_quota  # 4,000 tasks > the default 2,500 active tasks
+    assert "exceed the default active-task quota" in plan.text()
+    assert emulator.instance_id in plan.text()
+
+    report = await run_import(str(path), make_settings(), tty=False, confirm=lambda p: True)
+    assert report.exit_code == 0
+    assert len(emulator.contacts()) == 4000
+
+
+def test_off_a_terminal_the_plan_is_one_json_event(
+    emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path / "tasks.csv", task_rows(5))
+    ledger = tmp_path / "out" / "ledger.sqlite"
+    code, proc = run_cli([str(path), *emulator_args(emulator), "--ledger", str(ledger)], tmp_path)
+    assert code == 0, proc.stderr_text()
+    (plan,) = [e for e in proc.events() if e["event"] == "run.plan"]
+    assert plan["to_send"] == 5 and plan["rows"] == 5 and plan["instance"] == emulator.instance_id
+
+
+def test_run_dry_run_writes_a_report(emulator: EmulatorHandle, tmp_path: Path) -> None:
+    rows = task_rows(3)
+    rows[1]["contact_flow_id"] = ""
+    path = write_csv(tmp_path / "tasks.csv", rows)
+    report = tmp_path / "problems.csv"
+    proc = subprocess.run(
+        [sys.executable, "-m", "taskloader", "run", str(path), "--dry-run", "--report",
+         str(report), "--format", "json", *emulator_args(emulator)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert '"invalid": 1' in proc.stdout
+    assert len(read_csv(report)) == 1
+    assert emulator.contacts() == []
