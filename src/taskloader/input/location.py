@@ -14,7 +14,6 @@ import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 
 import anyio
@@ -58,33 +57,6 @@ def open_input(
     else:
         with open_rows(location, options.source) as reader:
             yield reader
-
-
-def count_rows(
-    location: str, options: InputOptions, checkpoint: Callable[[], None] = lambda: None
-) -> int | None:
-    """How many rows a local input holds, for the progress bar's total and ETA; None for stdin
-    and S3 (read once only) and for a file the run's own reader will refuse.
-
-    Blocking. ``checkpoint`` is called between chunks: in a worker thread,
-    ``anyio.from_thread.check_cancelled`` stops the count when the run ends first.
-    """
-    if location == "-" or is_s3(location):
-        return None
-    count = 0
-    try:
-        with open_input(location, options) as reader:
-            if reader.records is not None:
-                while chunk := reader.records.read(4096)[1]:
-                    checkpoint()
-                    count += len(chunk)
-                return count
-            while chunk_rows := list(islice(reader, 4096)):
-                checkpoint()
-                count += len(chunk_rows)
-    except InputFileError:
-        return None
-    return count
 
 
 @asynccontextmanager
