@@ -158,3 +158,18 @@ def test_export_csv_and_jsonl(finished: Ledger, tmp_path: Path) -> None:
         assert lines[0]["status"] == "succeeded" and lines[0]["contact_id"] == "c-1"
         with pytest.raises(ValueError, match="format"):
             export_records(reader, ["failed"], tmp_path / "bad.xlsx")
+
+
+def test_rows_left_can_be_counted_without_being_listed(finished: Ledger, tmp_path: Path) -> None:
+    """A run stopped with a million rows left writes the done rows and counts the rest."""
+    out = tmp_path / "out"
+    write_results(finished, out)  # an earlier, complete listing
+    files = write_results(finished, out, list_left=False)
+    assert files.unprocessed is None
+    assert not (out / "unprocessed.csv").exists()  # a stale list would mislead
+    assert [r[0] for r in read_csv(files.succeeded)[1:]] == ["k1", "k6", "k7", "k12"]
+    summary = json.loads(files.summary.read_text())
+    assert summary["counts"] == finished.counts()
+    assert summary["counts"]["pending"] == 2 and summary["counts"]["unprocessed"] == 2
+    assert "unprocessed.csv" not in summary["files"].values()
+    assert "taskloader ledger export" in summary["unprocessed_rows"]

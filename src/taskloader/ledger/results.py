@@ -60,9 +60,12 @@ class ResultFiles:
     succeeded: Path
     failed: Path
     invalid: Path
-    unprocessed: Path
+    unprocessed: Path | None  # None: too many rows left to list at a stop (see write_results)
     summary: Path
     counts: Mapping[str, int]
+
+
+_DONE = ("succeeded", "failed", "invalid")
 
 
 def neutralise(cell: str) -> str:
@@ -75,27 +78,35 @@ def write_results(
     out_dir: str | os.PathLike[str],
     *,
     stats: RunStats | Mapping[str, Any] | None = None,
+    list_left: bool = True,
 ) -> ResultFiles:
     """Write the four CSV result files and ``summary.json`` into ``out_dir``, in input order.
 
     ``pending`` rows go to ``unprocessed.csv`` too: at the end of a run any row not terminal
-    was not finished, and feeding that file back in (same columns) resumes it.
+    was not finished, and feeding that file back in (same columns) resumes it. With
+    ``list_left=False`` (a run stopping with a million rows left must exit within its grace
+    period) ``unprocessed.csv`` is not written: the summary counts those rows and names the
+    command that lists them.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     columns = original_columns(ledger)
-    paths = {
-        name: out / f"{name}.csv" for name in ("succeeded", "failed", "invalid", "unprocessed")
-    }
+    paths = {name: out / f"{name}.csv" for name in (*_DONE, "unprocessed")}
+    left = paths["unprocessed"] if list_left else None
+    if left is None:  # an earlier run's list would be stale now
+        paths.pop("unprocessed").unlink(missing_ok=True)
     error_cols = [*columns, "error_code", "error_message"]
     with contextlib.ExitStack() as stack:
         ok = _CsvOut(stack.enter_context(_atomic(paths["succeeded"])), [*columns, "contact_id"])
         failed = _CsvOut(stack.enter_context(_atomic(paths["failed"])), error_cols)
         invalid = _CsvOut(stack.enter_context(_atomic(paths["invalid"])), error_cols)
-        todo = _CsvOut(stack.enter_context(_atomic(paths["unprocessed"])), columns, safe=False)
+        todo = _CsvOut(stack.enter_context(_atomic(left)), columns, safe=False) if left else None
         counts = {s.value: 0 for s in RowStatus}
-        for rec in ledger.iter_records():
-            counts[rec.status.value] += 1
+        if not list_left:
+            counts.update(ledger.counts())
+        for rec in ledger.iter_records(None if list_left else _DONE):
+            if list_left:
+                counts[rec.status.value] += 1
             values = _row_cells(rec, columns)
             if rec.status is RowStatus.SUCCEEDED:
                 ok.write([*values, rec.contact_id or ""])
@@ -103,7 +114,7 @@ def write_results(
                 failed.write([*values, rec.error_code or "", rec.error_message or ""])
             elif rec.status is RowStatus.INVALID:
                 invalid.write([*values, rec.error_code or "", rec.error_message or ""])
-            else:
+            elif todo is not None:
                 todo.write(values)
     summary = out / "summary.json"
     document = {
@@ -116,10 +127,22 @@ def write_results(
         "stats": _stats_dict(stats),
         "files": {name: p.name for name, p in paths.items()},
     }
+    if not list_left:
+        document["unprocessed_rows"] = (
+            f"not listed at the stop: `taskloader ledger export {ledger.path} --status pending "
+            "--status unprocessed --out unprocessed.csv` lists them"
+        )
     with _atomic(summary) as f:
         json.dump(document, f, indent=2, default=str)
         f.write("\n")
-    return ResultFiles(summary=summary, counts=counts, **paths)
+    return ResultFiles(
+        succeeded=out / "succeeded.csv",
+        failed=out / "failed.csv",
+        invalid=out / "invalid.csv",
+        unprocessed=left,
+        summary=summary,
+        counts=counts,
+    )
 
 
 def export_records(

@@ -184,7 +184,7 @@ async def _import(
                 }
                 results = None
                 if not interrupted:
-                    results = await _write_results(ledger, workspace, snapshot, control)
+                    results = await _write_results(ledger, workspace, snapshot, control, counts)
                 await workspace.publish(ledger, results=results is not None)
             finally:
                 with anyio.CancelScope(shield=True):
@@ -287,14 +287,26 @@ def _sending(
     )
 
 
+#: At a stop by signal, rows left beyond this many are counted, not listed in unprocessed.csv.
+LIST_LEFT_AT_STOP = 50_000
+
+
 async def _write_results(
-    ledger: Ledger, workspace: Workspace, snapshot: dict[str, Any], control: RunControl
+    ledger: Ledger,
+    workspace: Workspace,
+    snapshot: dict[str, Any],
+    control: RunControl,
+    counts: dict[str, int],
 ) -> ResultFiles | None:
     """The result files; a disk that fills or turns read-only now is a clear, resumable stop."""
     out_dir = workspace.results_dir
+    # A run stopped by a signal must exit within its grace period: a million rows never reached
+    # are counted (summary.json), not listed row by row.
+    left = sum(n for s, n in counts.items() if s in ("pending", "unprocessed"))
+    list_left = control.reason is not StopReason.SIGNAL or left <= LIST_LEFT_AT_STOP
     try:
         return await anyio.to_thread.run_sync(
-            lambda: write_results(ledger, out_dir, stats=snapshot)
+            lambda: write_results(ledger, out_dir, stats=snapshot, list_left=list_left)
         )
     except OSError as exc:
         control.stop(
