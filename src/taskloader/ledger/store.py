@@ -17,7 +17,9 @@ from typing import Any
 
 import structlog
 
-from taskloader.errors import LedgerError, LedgerMismatchError
+from taskloader.errors import LedgerError
+from taskloader.ledger import integrity
+from taskloader.ledger.atomic import remove_stale_temps, temp_name
 from taskloader.ledger.reader import LedgerReader
 from taskloader.ledger.records import (
     RECORD_COLUMNS,
@@ -35,12 +37,14 @@ from taskloader.ledger.schema import (
     read_meta,
     write_meta,
 )
+from taskloader.ledger.target import LedgerTarget, check_input, check_target
 
 __all__ = [
     "Bitmap",
     "Ledger",
     "LedgerReader",
     "LedgerRecord",
+    "LedgerTarget",
     "ResumePlan",
     "RowOutcome",
     "RowStatus",
@@ -89,6 +93,7 @@ class Ledger(LedgerReader):
     ) -> None:
         super().__init__(path, conn, meta)
         self._lock = lock
+        self._open = True
 
     @classmethod
     def open(
@@ -100,12 +105,17 @@ class Ledger(LedgerReader):
         fingerprint: str | None,
         columns: Sequence[str],
         force: bool = False,
+        target: LedgerTarget | None = None,
     ) -> Ledger:
         """Create the ledger at ``path``, or reopen it to resume.
 
-        New: the batch id is ``batch_id`` or a fresh uuid4 hex. Existing: the stored batch id
-        is kept (an explicit different ``batch_id`` is a LedgerError); a different input
-        ``fingerprint`` raises LedgerMismatchError unless ``force``, which records the new one.
+        New: the batch id is ``batch_id`` or a fresh uuid4 hex; the ledger is created whole
+        (see :mod:`taskloader.ledger.integrity`). Existing: the stored batch id is kept (an
+        explicit different ``batch_id`` is a LedgerError); another input (other file name and
+        content) is LedgerOtherInputError; a changed ``fingerprint`` is LedgerMismatchError
+        unless ``force``, which records the new one; another ``target`` is LedgerTargetError
+        (``None``: not checked). A damaged file (empty, lost or foreign ``-wal``, a table or
+        the batch id missing) is LedgerDamagedError, never taken for a new ledger.
         ``columns`` is the input's column order (empty for JSONL). Raises LedgerLockedError if
         another live run holds the ledger.
         """
@@ -118,9 +128,14 @@ class Ledger(LedgerReader):
                 str(p), f"cannot create the ledger directory or lock file: {exc}"
             ) from exc
         try:
+            if not integrity.inspect(p):
+                integrity.create_atomically(
+                    p, lambda c: _create(c, batch_id, input_name, fingerprint, columns, target)
+                )
             conn = connect(p, readonly=False)
             try:
-                meta = _prepare(conn, p, batch_id, input_name, fingerprint, columns, force)
+                meta = _prepare(conn, p, batch_id, input_name, fingerprint, columns, force, target)
+                integrity.open_session(conn, p, meta)
             except BaseException:
                 conn.close()
                 raise
@@ -140,6 +155,7 @@ class Ledger(LedgerReader):
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:
                     self._conn.executemany(_UPSERT, (o.params() for o in outcomes))
+                    integrity.stamp_commit(self._conn)
                     self._conn.execute("COMMIT")
                 except BaseException:
                     if self._conn.in_transaction:
@@ -152,11 +168,16 @@ class Ledger(LedgerReader):
         """Turn every ``failed`` row back into ``pending`` (same token); returns how many."""
         with self._mu:
             try:
+                self._conn.execute("BEGIN IMMEDIATE")
                 cur = self._conn.execute(
                     "UPDATE records SET status = 'pending', error_code = NULL, "
                     "error_message = NULL WHERE status = 'failed'"
                 )
+                integrity.stamp_commit(self._conn)
+                self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
                 raise LedgerError(str(self.path), f"write failed: {exc}") from exc
         log.info("ledger_redrive", rows=cur.rowcount)
         return cur.rowcount
@@ -165,7 +186,10 @@ class Ledger(LedgerReader):
         """Store the run's settings (free-form JSON, no secrets) in the meta table."""
         value = json.dumps(dict(settings), sort_keys=True, default=str)
         with self._mu:
+            self._conn.execute("BEGIN IMMEDIATE")
             write_meta(self._conn, {"settings": value})
+            integrity.stamp_commit(self._conn)
+            self._conn.execute("COMMIT")
             self._meta["settings"] = value
 
     def backup_to(self, dest: str | os.PathLike[str]) -> Path:
@@ -175,7 +199,8 @@ class Ledger(LedgerReader):
         blocked) and switched to rollback-journal mode, so it is one self-contained file.
         """
         out = Path(dest)
-        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        remove_stale_temps(out)
+        tmp = temp_name(out)
         tmp.unlink(missing_ok=True)
         src = connect(self.path, readonly=True)
         try:
@@ -183,6 +208,7 @@ class Ledger(LedgerReader):
             try:
                 src.backup(dst)
                 dst.execute("PRAGMA journal_mode=DELETE")
+                integrity.mark_snapshot_closed(dst)
             finally:
                 dst.close()
             tmp.replace(out)
@@ -195,9 +221,38 @@ class Ledger(LedgerReader):
 
     def close(self) -> None:
         try:
+            with self._mu:
+                if self._open:
+                    self._open = False
+                    integrity.close_session(self._conn)
             super().close()
         finally:
             self._lock.release()
+
+
+def _create(
+    conn: sqlite3.Connection,
+    batch_id: str | None,
+    input_name: str,
+    fingerprint: str | None,
+    columns: Sequence[str],
+    target: LedgerTarget | None,
+) -> None:
+    """The schema and meta of a new ledger (inside the creating transaction)."""
+    for statement in DDL:
+        conn.execute(statement)
+    meta: dict[str, str | None] = {
+        "schema_version": str(SCHEMA_VERSION),
+        "batch_id": batch_id or uuid.uuid4().hex,
+        "input_name": input_name,
+        "fingerprint": fingerprint,
+        "created_at": datetime.now(UTC).isoformat(),
+        "columns": json.dumps(list(columns)),
+        "settings": "{}",
+    }
+    if target is not None:
+        meta.update(target.to_meta())
+    write_meta(conn, meta)
 
 
 def _prepare(
@@ -208,29 +263,16 @@ def _prepare(
     fingerprint: str | None,
     columns: Sequence[str],
     force: bool,
+    target: LedgerTarget | None,
 ) -> dict[str, str | None]:
-    """Create the schema and meta of a new ledger, or check an existing one against the run."""
+    """Check an existing ledger against the run; store what the run adds to it."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if not tables:
-            for statement in DDL:
-                conn.execute(statement)
-            meta: dict[str, str | None] = {
-                "schema_version": str(SCHEMA_VERSION),
-                "batch_id": batch_id or uuid.uuid4().hex,
-                "input_name": input_name,
-                "fingerprint": fingerprint,
-                "created_at": datetime.now(UTC).isoformat(),
-                "columns": json.dumps(list(columns)),
-                "settings": "{}",
-            }
-            write_meta(conn, meta)
-        else:
-            meta = read_meta(conn, path)
-            updates = _reopen_updates(meta, path, batch_id, input_name, fingerprint, columns, force)
-            write_meta(conn, updates)
-            meta.update(updates)
+        meta = read_meta(conn, path)
+        updates = _reopen_updates(meta, path, batch_id, input_name, fingerprint, columns, force)
+        updates.update(check_target(str(path), LedgerTarget.from_meta(meta), target))
+        write_meta(conn, updates)
+        meta.update(updates)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
@@ -255,20 +297,12 @@ def _reopen_updates(
             f"it belongs to batch id {stored_batch!r}, not the requested {batch_id!r}; "
             "omit --batch-id to resume it, or use a new ledger to import under a new batch id",
         )
-    stored_fp = meta.get("fingerprint")
     updates: dict[str, str | None] = {}
-    if fingerprint is not None and stored_fp is not None and fingerprint != stored_fp:
-        if not force:
-            raise LedgerMismatchError(
-                str(path),
-                f"the input {input_name!r} changed since this ledger was started "
-                f"(fingerprint {fingerprint[:12]}... vs stored {stored_fp[:12]}...); "
-                "rerun with --force to resume anyway, or use a new ledger",
-            )
-        log.warning("ledger_fingerprint_forced", input=input_name, stored=stored_fp[:12])
+    if check_input(str(path), meta, input_name, fingerprint, force):
+        log.warning("ledger_fingerprint_forced", input=input_name, stored=meta.get("fingerprint"))
         updates.update(fingerprint=fingerprint, input_name=input_name)
         updates["columns"] = json.dumps(list(columns))
-    elif stored_fp is None and fingerprint is not None:
+    elif meta.get("fingerprint") is None and fingerprint is not None:
         updates["fingerprint"] = fingerprint
     if columns and not json.loads(meta.get("columns") or "[]"):
         updates["columns"] = json.dumps(list(columns))
