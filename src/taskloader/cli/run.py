@@ -28,6 +28,12 @@ run_options = (
         help="Stop when this fraction of sent rows failed (after 20 sends).",
     ),
     click.option(
+        "--max-consecutive-failures",
+        type=int,
+        default=None,
+        help="Stop after this many failed rows in a row (default 50; 0: no limit).",
+    ),
+    click.option(
         "--grace-period",
         type=float,
         default=None,
