@@ -86,7 +86,14 @@ def inspect(path: Path) -> bool:
         return True
     if wal.stat().st_size == 0:
         return True
-    seen = _wal_view_meta(path)
+    try:
+        seen = _wal_view_meta(path)
+    except LedgerError as exc:
+        raise LedgerDamagedError(
+            str(path),
+            f"the write-ahead log {wal.name} beside it does not fit this ledger ({exc.reason}); "
+            f"it was not applied. Move {wal.name} aside and run again",
+        ) from exc
     if seen.get("ledger_id") != main.get("ledger_id") or seen.get("batch_id") != batch:
         raise LedgerDamagedError(
             str(path),
