@@ -80,7 +80,7 @@ def test_a_lost_wal_is_refused(tmp_path: Path) -> None:
     ledger.close()
     Path(f"{image}-wal").unlink()
     before = digest(image)
-    with pytest.raises(LedgerDamagedError, match="l.db-wal is missing") as info:
+    with pytest.raises(LedgerDamagedError, match=r"l\.db-wal is missing") as info:
         open_at(image)
     assert f"--batch-id {ledger.batch_id}" in str(info.value)
     assert digest(image) == before

@@ -221,7 +221,9 @@ def test_stale_temporary_files_of_a_killed_writer_are_removed(
     assert alive.exists()
 
 
-def test_jsonl_export_of_an_infinite_number_is_json(open_ledger: OpenLedger, tmp_path: Path) -> None:
+def test_jsonl_export_of_an_infinite_number_is_json(
+    open_ledger: OpenLedger, tmp_path: Path
+) -> None:
     """A JSONL row holding 1e400 (parsed as inf) is exported as the JSON number 1e400, not the
     non-JSON token Infinity."""
     raw = json.loads('{"key": "k1", "big": 1e400, "neg": -1e400, "nested": {"x": [1e400]}}')

@@ -13,7 +13,8 @@ from taskloader.ledger.store import LedgerTarget
 
 from .conftest import OpenLedger
 
-STAGING = LedgerTarget("inst-staging", region="eu-west-2", endpoint="http://127.0.0.1:9/")
+EP = "http://127.0.0.1:9"
+STAGING = LedgerTarget("inst-staging", region="eu-west-2", endpoint=EP + "/")
 ARN = "arn:aws:connect:eu-west-2:111111111111:instance/inst-staging"
 
 
@@ -27,8 +28,8 @@ def test_the_target_is_stored_and_the_same_target_resumes(open_ledger: OpenLedge
 @pytest.mark.parametrize(
     ("other", "named"),
     [
-        (LedgerTarget("inst-prod", region="eu-west-2", endpoint="http://127.0.0.1:9"), "inst-prod"),
-        (LedgerTarget("inst-staging", region="us-east-1", endpoint="http://127.0.0.1:9"), "us-east-1"),
+        (LedgerTarget("inst-prod", region="eu-west-2", endpoint=EP), "inst-prod"),
+        (LedgerTarget("inst-staging", region="us-east-1", endpoint=EP), "us-east-1"),
         (LedgerTarget("inst-staging", region="eu-west-2", endpoint=None), "the AWS endpoint"),
     ],
 )  # fmt: skip

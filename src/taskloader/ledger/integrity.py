@@ -46,6 +46,7 @@ STAMP_SQL = (
     "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
 )
 
+
 def wal_path(path: Path) -> Path:
     return path.with_name(path.name + "-wal")
 
@@ -179,7 +180,7 @@ def create_atomically(path: Path, build: Callable[[sqlite3.Connection], None]) -
     try:
         if wal_path(tmp).exists():
             raise LedgerError(str(path), "could not checkpoint the new ledger")
-        os.replace(tmp, path)
+        tmp.replace(path)
         _fsync_dir(path.parent)
     except OSError as exc:
         tmp.unlink(missing_ok=True)

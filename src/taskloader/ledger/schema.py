@@ -131,8 +131,7 @@ def read_meta(conn: sqlite3.Connection, path: Path) -> dict[str, str | None]:
     if "records" not in tables:
         raise LedgerDamagedError(
             str(path),
-            f"its records table is missing (batch id {meta.get('batch_id')!r}). "
-            + RESTORE_ADVICE,
+            f"its records table is missing (batch id {meta.get('batch_id')!r}). " + RESTORE_ADVICE,
         )
     if not meta.get("batch_id"):
         raise LedgerDamagedError(
