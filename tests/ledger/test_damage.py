@@ -170,3 +170,18 @@ def test_a_snapshot_opens_without_a_wal(tmp_path: Path) -> None:
     with open_at(snapshot) as resumed:
         assert resumed.counts()["succeeded"] == 1
         assert resumed.batch_id == ledger.batch_id
+
+
+def test_an_older_ledger_gets_an_id_and_joins_the_checks(tmp_path: Path) -> None:
+    path = tmp_path / "l.db"
+    open_at(path).close()
+    with sqlite3.connect(path) as conn:  # what an older taskloader wrote: no id, no session
+        conn.execute("DELETE FROM meta WHERE key IN ('ledger_id', 'session', 'state')")
+    conn.close()
+    ledger = open_at(path)
+    ledger.record([outcome(1, "succeeded", contact_id="c1")])
+    image = crash_image(ledger, tmp_path / "img")
+    ledger.close()
+    Path(f"{image}-wal").unlink()
+    with pytest.raises(LedgerDamagedError, match="is missing"):
+        open_at(image)

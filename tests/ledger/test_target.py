@@ -84,3 +84,15 @@ def test_another_input_is_not_the_input_changed(open_ledger: OpenLedger) -> None
 def test_the_same_content_under_another_name_resumes(open_ledger: OpenLedger) -> None:
     open_ledger(input_name="a.csv", fingerprint="a" * 64).close()
     assert open_ledger(input_name="renamed.csv", fingerprint="a" * 64).fingerprint == "a" * 64
+
+
+def test_the_run_options_build_the_target() -> None:
+    from taskloader.run.options import ledger_target
+    from taskloader.settings import load_settings
+
+    by_arn = load_settings(flags={"instance_id": ARN, "endpoint_url": EP}, environ={})
+    assert ledger_target(by_arn) == LedgerTarget(
+        "inst-staging", region="eu-west-2", endpoint=EP, instance_arn=ARN
+    )
+    by_id = load_settings(flags={"instance_id": "inst-1"}, environ={})
+    assert ledger_target(by_id, region="us-east-1") == LedgerTarget("inst-1", region="us-east-1")

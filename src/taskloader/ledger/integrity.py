@@ -191,6 +191,8 @@ def open_session(conn: sqlite3.Connection, path: Path, meta: Mapping[str, str | 
     """Mark the ledger ``open`` by a new writer session, and checkpoint that into the main file
     (so a WAL lost from now on is noticed)."""
     updates = {"state": "open", "session": uuid.uuid4().hex, "prev_session": meta.get("session")}
+    if not meta.get("ledger_id"):  # a ledger of an older taskloader joins the checks from now
+        updates["ledger_id"] = uuid.uuid4().hex
     try:
         conn.execute("BEGIN IMMEDIATE")
         write_meta(conn, updates)
