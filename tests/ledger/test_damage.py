@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -185,3 +187,17 @@ def test_an_older_ledger_gets_an_id_and_joins_the_checks(tmp_path: Path) -> None
     Path(f"{image}-wal").unlink()
     with pytest.raises(LedgerDamagedError, match="is missing"):
         open_at(image)
+
+
+def test_a_creation_killed_half_way_leaves_nothing_for_good(tmp_path: Path) -> None:
+    """A killed creation leaves only its temporary files (never a half ledger at the path);
+    the next open removes them and creates the ledger."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    path = tmp_path / "l.db"
+    leftovers = [tmp_path / f".l.db.{dead.stdout.strip()}.tmp{end}" for end in ("", "-wal")]
+    for leftover in leftovers:
+        leftover.write_bytes(b"half")
+    with open_at(path) as ledger:
+        assert len(ledger.batch_id) == 32
+    assert not any(p.exists() for p in leftovers)

@@ -9,8 +9,10 @@ from taskloader.cli.validate import run_validation, with_input_options
 from taskloader.run.pipeline import RunReport, run_import
 
 run_options = (
-    click.option("--rate", type=float, default=None, help="Requests/s ceiling (default 2)."),
-    click.option("--burst", type=int, default=None, help="Most sends at once (default 5)."),
+    click.option(
+        "--rate", type=float, default=None, help="Quota to stay under, requests/s (default 2)."
+    ),
+    click.option("--burst", type=int, default=None, help="Burst of that quota (default 5)."),
     click.option("--concurrency", type=int, default=None, help="Requests in flight (default 4)."),
     click.option("--max-attempts", type=int, default=None, help="Calls per row before failing."),
     click.option("--row-deadline", type=float, default=None, help="Seconds of retrying per row."),

@@ -34,8 +34,10 @@ def remove_stale_temps(path: Path) -> int:
         return 0
     now = time.time()
     for candidate in candidates:
-        pid_text = candidate.name[len(prefix) :].removesuffix(".tmp")
-        if not candidate.name.endswith(".tmp") or not pid_text.isdigit():
+        # .<name>.<pid>.tmp, and the -wal/-shm of a SQLite file being built under that name
+        base = candidate.name.removesuffix("-wal").removesuffix("-shm")
+        pid_text = base[len(prefix) :].removesuffix(".tmp")
+        if not base.endswith(".tmp") or not pid_text.isdigit():
             continue
         pid = int(pid_text)
         if pid == os.getpid():

@@ -35,6 +35,7 @@ from pathlib import Path
 import structlog
 
 from taskloader.errors import LedgerDamagedError, LedgerError
+from taskloader.ledger.atomic import remove_stale_temps, temp_name
 from taskloader.ledger.schema import RESTORE_ADVICE, connect, read_meta, write_meta
 
 __all__ = ["close_session", "create_atomically", "inspect", "open_session", "stamp_commit"]
@@ -158,7 +159,8 @@ def _int(value: str | None) -> int:
 def create_atomically(path: Path, build: Callable[[sqlite3.Connection], None]) -> None:
     """Create the ledger at ``path`` whole: ``build`` runs in one transaction on a temporary
     file, which is checkpointed, closed and renamed into place."""
-    tmp = path.with_name(f".{path.name}.creating.{os.getpid()}")
+    remove_stale_temps(path)  # a creation killed half-way
+    tmp = temp_name(path)
     for leftover in (tmp, wal_path(tmp), tmp.with_name(tmp.name + "-shm")):
         leftover.unlink(missing_ok=True)
     conn = connect(tmp, readonly=False)
