@@ -5,6 +5,9 @@
     ├── InputFileError              a file-level input problem: file + position (exit 2)
     ├── LedgerError                 the ledger cannot be used                   (exit 2)
     │   ├── LedgerMismatchError     input changed since the ledger was started
+    │   ├── LedgerOtherInputError   the ledger belongs to another input
+    │   ├── LedgerTargetError       the ledger belongs to another instance/Region/endpoint
+    │   ├── LedgerDamagedError      empty, lost or foreign -wal, missing table or meta row
     │   └── LedgerLockedError       another run holds the ledger
     ├── StoppedError                stopped (a signal) before anything was sent  (exit 3)
     └── FatalApiError               the run cannot go on: credentials, access,
@@ -45,6 +48,18 @@ class LedgerError(TaskloaderError):
 
 class LedgerMismatchError(LedgerError):
     """The input file's fingerprint differs from the one the ledger was started with."""
+
+
+class LedgerOtherInputError(LedgerError):
+    """The ledger was started for another input (another file name and content)."""
+
+
+class LedgerTargetError(LedgerError):
+    """The ledger was started against another instance, Region or endpoint."""
+
+
+class LedgerDamagedError(LedgerError):
+    """The ledger file is damaged or incomplete; it must not be mistaken for a new one."""
 
 
 class LedgerLockedError(LedgerError):

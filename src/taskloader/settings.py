@@ -56,6 +56,7 @@ class Settings:
     quota_wait: float = 1800.0
     max_failures: int | None = None
     max_failure_rate: float | None = None
+    max_consecutive_failures: int = 50  # the default error budget; 0 turns it off
     grace_period: float = 20.0
     # --- ledger and results ------------------------------------------------------------------
     ledger: str | None = None
@@ -214,6 +215,8 @@ def _check(s: Settings) -> None:
         problems.append("concurrency must be >= 1")
     if s.max_attempts < 1:
         problems.append("max_attempts must be >= 1")
+    if s.max_consecutive_failures < 0:
+        problems.append("max_consecutive_failures must be >= 0 (0: no limit)")
     if s.max_failure_rate is not None and not 0 < s.max_failure_rate <= 1:
         problems.append("max_failure_rate must be in (0, 1]")
     if len(s.delimiter) != 1:

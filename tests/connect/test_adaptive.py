@@ -11,7 +11,9 @@ from .fakes import FakeClock
 
 
 def _pacer(clock: FakeClock, **kwargs: float) -> Pacer:
-    settings: dict[str, float] = {"cooldown": 2.0, "increase_per_s": 0.1} | kwargs
+    settings: dict[str, float] = {
+        "cooldown": 2.0, "increase_per_s": 0.1, "headroom": 0.0, "decrease_factor": 0.5,
+    } | kwargs  # fmt: skip
     return Pacer(2.0, 5, clock=clock, sleep=clock.sleep, **settings)  # type: ignore[arg-type]
 
 
@@ -70,7 +72,7 @@ def test_the_rate_never_drops_below_the_floor() -> None:
 
 def test_default_floor_is_a_small_fraction_of_the_rate() -> None:
     clock = FakeClock()
-    pacer = Pacer(200.0, 5, cooldown=0.0, clock=clock, sleep=clock.sleep)
+    pacer = Pacer(200.0, 5, headroom=0.0, cooldown=0.0, clock=clock, sleep=clock.sleep)
     for _ in range(30):
         pacer.on_throttle()
     assert pacer.rate == 10.0

@@ -34,7 +34,7 @@ async def _grant_times(pacer: Pacer, senders: int, total: int) -> list[float]:
 @pytest.mark.parametrize(("rate", "burst"), [(2.0, 5), (0.5, 1), (10.0, 3), (7.3, 12)])
 async def test_sends_never_exceed_rate_times_window_plus_burst(rate: float, burst: int) -> None:
     clock = FakeClock()
-    pacer = Pacer(rate, burst, clock=clock, sleep=clock.sleep)
+    pacer = Pacer(rate, burst, headroom=0.0, clock=clock, sleep=clock.sleep)
     times = await _grant_times(pacer, senders=8, total=300)
     assert max_window_excess(times, rate, burst) <= 1e-6
     # The bound is tight: the bucket really does deliver the full rate once the burst is spent.
@@ -43,7 +43,7 @@ async def test_sends_never_exceed_rate_times_window_plus_burst(rate: float, burs
 
 async def test_start_up_burst_is_exactly_burst() -> None:
     clock = FakeClock()
-    pacer = Pacer(2.0, 5, clock=clock, sleep=clock.sleep)
+    pacer = Pacer(2.0, 5, headroom=0.0, clock=clock, sleep=clock.sleep)
     times = await _grant_times(pacer, senders=20, total=8)
     assert times[:5] == [0.0] * 5
     assert times[5:] == pytest.approx([0.5, 1.0, 1.5])
@@ -51,7 +51,7 @@ async def test_start_up_burst_is_exactly_burst() -> None:
 
 async def test_idle_bucket_refills_only_up_to_burst() -> None:
     clock = FakeClock()
-    pacer = Pacer(2.0, 3, clock=clock, sleep=clock.sleep)
+    pacer = Pacer(2.0, 3, headroom=0.0, clock=clock, sleep=clock.sleep)
     await _grant_times(pacer, senders=1, total=3)
     clock.now = 1000.0  # idle a long time: still only 3 at once
     times = await _grant_times(pacer, senders=4, total=5)
@@ -80,7 +80,7 @@ def test_bound_holds_under_any_mix_of_idling_and_rate_changes(
 
     async def main() -> list[float]:
         clock = FakeClock()
-        pacer = Pacer(rate, burst, cooldown=0.0, clock=clock, sleep=clock.sleep)
+        pacer = Pacer(rate, burst, headroom=0.0, cooldown=0.0, clock=clock, sleep=clock.sleep)
         times = []
         for action, gap in steps:
             if action == "idle":
@@ -99,7 +99,7 @@ def test_bound_holds_under_any_mix_of_idling_and_rate_changes(
 
 async def test_real_clock_at_high_rate_keeps_the_bound() -> None:
     """Real timers, R=400/s: the grant times the pacer reports obey the bound exactly."""
-    pacer = Pacer(400.0, 5)
+    pacer = Pacer(400.0, 5, headroom=0.0)
     times = await _grant_times(pacer, senders=8, total=300)
     assert len(times) >= 300
     assert max_window_excess(times, 400.0, 5) <= 1e-6

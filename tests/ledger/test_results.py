@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from taskloader.ledger.results import RunStats, export_records, neutralise, write_results
+from taskloader.ledger.results import (
+    RunStats,
+    export_records,
+    neutralise,
+    result_names,
+    write_results,
+)
 from taskloader.ledger.store import Ledger, LedgerReader
 
 from .conftest import COLUMNS, OpenLedger, outcome
@@ -55,8 +64,10 @@ def test_each_file_holds_its_rows_in_input_order(finished: Ledger, tmp_path: Pat
     assert unprocessed[0] == list(COLUMNS)
     assert [r[0] for r in unprocessed[1:]] == ["k4", "k5", "k9", "k11"]  # pending + unprocessed
     assert files.counts["succeeded"] == 4 and files.counts["pending"] == 2
+    # Named after the ledger (run.ledger): run.succeeded.csv, ...
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "failed.csv", "invalid.csv", "succeeded.csv", "summary.json", "unprocessed.csv",
+        "run.failed.csv", "run.invalid.csv", "run.succeeded.csv", "run.summary.json",
+        "run.unprocessed.csv",
     ]  # fmt: skip
 
 
@@ -116,7 +127,7 @@ def test_summary_json_has_counts_and_the_run_stats(finished: Ledger, tmp_path: P
         "duration_s": 12.5, "achieved_rate": 1.9, "throttles": 3, "retries": 4,
         "latency_ms": {"p50": 80.0, "p99": 310.0},
     }  # fmt: skip
-    assert summary["files"]["unprocessed"] == "unprocessed.csv"
+    assert summary["files"]["unprocessed"] == "run.unprocessed.csv"
     again = write_results(finished, tmp_path, stats={"duration_s": 1, "custom": "x"})
     assert json.loads(again.summary.read_text())["stats"] == {"duration_s": 1, "custom": "x"}
 
@@ -138,9 +149,9 @@ def test_jsonl_inputs_use_the_union_of_keys_in_first_seen_order(
 
 
 def test_result_files_are_replaced_atomically(finished: Ledger, tmp_path: Path) -> None:
-    (tmp_path / "succeeded.csv").write_text("old content that must go\n")
+    (tmp_path / "run.succeeded.csv").write_text("old content that must go\n")
     write_results(finished, tmp_path)
-    assert "old content" not in (tmp_path / "succeeded.csv").read_text()
+    assert "old content" not in (tmp_path / "run.succeeded.csv").read_text()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
@@ -166,10 +177,79 @@ def test_rows_left_can_be_counted_without_being_listed(finished: Ledger, tmp_pat
     write_results(finished, out)  # an earlier, complete listing
     files = write_results(finished, out, list_left=False)
     assert files.unprocessed is None
-    assert not (out / "unprocessed.csv").exists()  # a stale list would mislead
+    assert not (out / "run.unprocessed.csv").exists()  # a stale list would mislead
     assert [r[0] for r in read_csv(files.succeeded)[1:]] == ["k1", "k6", "k7", "k12"]
     summary = json.loads(files.summary.read_text())
     assert summary["counts"] == finished.counts()
     assert summary["counts"]["pending"] == 2 and summary["counts"]["unprocessed"] == 2
-    assert "unprocessed.csv" not in summary["files"].values()
+    assert "unprocessed" not in summary["files"]
     assert "taskloader ledger export" in summary["unprocessed_rows"]
+
+
+@pytest.mark.parametrize(
+    ("ledger", "succeeded", "summary"),
+    [
+        ("ledger.sqlite", "succeeded.csv", "summary.json"),
+        ("callbacks.ledger.sqlite", "callbacks.succeeded.csv", "callbacks.summary.json"),
+        ("daily.2026-06-01.db", "daily.2026-06-01.succeeded.csv", "daily.2026-06-01.summary.json"),
+    ],
+)  # fmt: skip
+def test_result_files_are_named_after_the_ledger(ledger: str, succeeded: str, summary: str) -> None:
+    names = result_names(Path("/x") / ledger)
+    assert (names["succeeded"], names["summary"]) == (succeeded, summary)
+
+
+def test_two_imports_in_one_folder_keep_their_own_results(tmp_path: Path) -> None:
+    """Two ledgers with results in one folder; and two ledgers of one name writing to one
+    --out-dir: no file of one import is overwritten by the other."""
+    out = tmp_path / "results"
+    written = []
+    for name, key in (("a/ledger.sqlite", "a"), ("b/ledger.sqlite", "b"), ("c.sqlite", "c")):
+        ledger = Ledger.open(
+            tmp_path / name, batch_id=None, input_name=f"{key}.csv", fingerprint=None,
+            columns=COLUMNS,
+        )  # fmt: skip
+        ledger.record([outcome(1, "succeeded", key=key, raw={"key": key}, contact_id=key)])
+        written.append(write_results(ledger, out))
+        ledger.close()
+    paths = [f.succeeded for f in written] + [f.summary for f in written]
+    assert len(set(paths)) == 6
+    for files, key in zip(written, "abc", strict=True):
+        assert read_csv(files.succeeded)[1][0] == key
+        assert json.loads(files.summary.read_text())["input"] == f"{key}.csv"
+    assert written[0].summary.name == "summary.json"  # the first keeps the plain names
+    assert written[2].summary.name == "c.summary.json"
+
+
+def test_stale_temporary_files_of_a_killed_writer_are_removed(
+    finished: Ledger, tmp_path: Path
+) -> None:
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    pid = int(dead.stdout)
+    leftovers = [tmp_path / f".run.{kind}.{pid}.tmp" for kind in ("succeeded.csv", "summary.json")]
+    alive = tmp_path / f".run.failed.csv.{os.getppid()}.tmp"  # a live process's: kept
+    for path in [*leftovers, alive]:
+        path.write_text("half a file")
+    write_results(finished, tmp_path)
+    assert not any(p.exists() for p in leftovers)
+    assert alive.exists()
+
+
+def test_jsonl_export_of_an_infinite_number_is_json(
+    open_ledger: OpenLedger, tmp_path: Path
+) -> None:
+    """A JSONL row holding 1e400 (parsed as inf) is exported as the JSON number 1e400, not the
+    non-JSON token Infinity."""
+    raw = json.loads('{"key": "k1", "big": 1e400, "neg": -1e400, "nested": {"x": [1e400]}}')
+    ledger = open_ledger(columns=())
+    ledger.record([outcome(1, "succeeded", raw=raw, contact_id="c1")])
+    out = tmp_path / "ok.jsonl"
+    export_records(ledger, ["succeeded"], out)
+    text = out.read_text()
+    assert "Infinity" not in text
+    document = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON {c}"))
+    assert document["row"]["big"] == float("inf") and document["row"]["neg"] == float("-inf")
+    assert document["row"]["nested"] == {"x": [float("inf")]}
+    files = write_results(ledger, tmp_path / "res")
+    assert read_csv(files.succeeded)[1][:2] == ["k1", "1e400"]

@@ -29,7 +29,8 @@ import pytest
 
 from taskloader.emulator.world import DEFAULT_FLOWS, DEFAULT_INSTANCE_ID
 from taskloader.ledger.store import LedgerReader, LedgerRecord
-from taskloader.run.pipeline import RunReport, run_import
+from taskloader.run.pipeline import run_import
+from taskloader.run.report import RunReport
 from taskloader.settings import Settings, load_settings
 from tests.conftest import REGION, EmulatorHandle
 

@@ -123,3 +123,23 @@ async def test_concurrency_caps_requests_in_flight(
     assert len(created) == rows
     assert worst_excess(created, concurrency / latency) <= concurrency + 1
     assert created[-1] - created[0] >= (rows / concurrency - 1) * latency * 0.9
+
+
+async def test_a_lone_run_at_the_quota_is_never_throttled(
+    run: Run, emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    """--rate R --burst B equal to the emulator's StartTaskContact quota (20/s burst 5: the
+    default 2/s burst 5, ten times faster), default concurrency: the emulator throttles
+    nothing, and the run still paces close to the quota (headroom 10 %)."""
+    rate, burst, rows = 20.0, 5, 100
+    emulator.configure(quotas={"StartTaskContact": {"rate": rate, "burst": burst}})
+    path = write_csv(tmp_path / "tasks.csv", task_rows(rows))
+
+    report = await run(path, rate=rate, burst=burst, concurrency=4)
+
+    assert report.exit_code == 0
+    assert emulator.stats()["throttled"] == 0
+    assert start_requests(emulator) == {"200": rows}
+    assert report.stats["throttles"] == 0
+    created = sorted(c["CreatedTime"] for c in emulator.contacts())
+    assert created[-1] - created[0] >= (rows - burst) / rate  # never above the quota

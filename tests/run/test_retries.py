@@ -338,3 +338,41 @@ async def test_a_call_that_times_out_is_retried_with_the_same_token(
     assert stats["duplicate_tokens"] == 0
     assert contact_pairs(emulator) == succeeded_pairs(Path(report.ledger))
     assert report.stats["retries"] >= stats["faults"]["hang"]
+
+
+async def test_a_default_error_budget_stops_a_file_of_failing_rows(
+    run: Run, emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    """No budget flags: a file whose every row fails at the API stops after 50 failed rows in a
+    row (plus the calls then in flight), exit 4; the emulator saw only those calls, and the
+    rest is left unprocessed, never sent."""
+    rows = task_rows(400, flow=MISSING_FLOW)
+    path = write_csv(tmp_path / "tasks.csv", rows)
+    concurrency = 4
+
+    report = await run(path, concurrency=concurrency, rate=200.0, burst=10)
+
+    assert report.exit_code == 4
+    assert report.stop_reason == "error_budget"
+    assert "50 rows in a row failed" in (report.stop_detail or "")
+    failed = report.counts["failed"]
+    assert 50 <= failed <= 50 + concurrency
+    assert sum(start_requests(emulator).values()) == failed
+    assert emulator.stats()["contacts_created"] == 0
+    assert report.counts["pending"] + report.counts["unprocessed"] == 400 - failed
+
+
+async def test_scattered_failures_do_not_trip_the_default_budget(
+    run: Run, emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    rows = task_rows(120)
+    for row in rows[::2]:
+        row["contact_flow_id"] = MISSING_FLOW
+    path = write_csv(tmp_path / "tasks.csv", rows)
+
+    report = await run(path, concurrency=4, rate=200.0, burst=10)
+
+    assert report.exit_code == 1
+    assert report.stop_reason is None
+    assert report.counts["failed"] == report.counts["succeeded"] == 60
+    assert emulator.stats()["contacts_created"] == 60

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from taskloader.errors import InputFileError, UsageError
+from taskloader.errors import InputFileError, LedgerError, UsageError
 from tests.conftest import EmulatorHandle
 
 from .conftest import (
@@ -65,16 +65,24 @@ async def test_a_row_inserted_at_the_top_is_sent_and_no_row_twice(
     assert report.counts["succeeded"] == 20
 
 
-async def test_daily_files_with_the_same_batch_content_stay_apart(
-    run: Any, emulator: EmulatorHandle, tmp_path: Path
+async def test_daily_files_get_their_own_ledgers_and_one_ledger_refuses_the_other(
+    run: Any, emulator: EmulatorHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A second file imported with the first one's ledger (--force) sends its own rows."""
+    """Two days' files with default ledgers import both; the second day pointed at the first
+    day's ledger is refused, even with --force (it would skip rows as done)."""
+    monkeypatch.chdir(tmp_path)
     first = write_csv(tmp_path / "callbacks.2026-06-01.csv", task_rows(5, prefix="a"))
     second = write_csv(tmp_path / "callbacks.2026-06-02.csv", task_rows(5, prefix="b"))
-    assert (await run(first)).exit_code == 0
-    report = await run(second, force=True)
-    assert report.exit_code == 0
+    assert (await run(first, ledger=None)).exit_code == 0
+    assert (await run(second, ledger=None)).exit_code == 0
     assert_exactly_once(emulator, [f"a{n}" for n in range(5)] + [f"b{n}" for n in range(5)])
+    assert (tmp_path / "callbacks.2026-06-01.csv-taskloader").is_dir() or len(
+        list(tmp_path.glob("callbacks.2026-06-0*-taskloader"))
+    ) == 2
+    shared = str(next(tmp_path.glob("callbacks.2026-06-01*-taskloader")) / "ledger.sqlite")
+    with pytest.raises(LedgerError, match="another input"):
+        await run(second, ledger=shared, force=True)
+    assert len(emulator.contacts()) == 10
 
 
 @pytest.mark.parametrize(

@@ -8,12 +8,15 @@ import click
 
 from taskloader.cli.common import F, Settings, run_async, settings_options
 from taskloader.cli.validate import run_validation, with_input_options
-from taskloader.run.pipeline import RunReport, run_import
+from taskloader.run.pipeline import run_import
 from taskloader.run.plan import RunPlan
+from taskloader.run.report import RunReport
 
 run_options = (
-    click.option("--rate", type=float, default=None, help="Requests/s ceiling (default 2)."),
-    click.option("--burst", type=int, default=None, help="Most sends at once (default 5)."),
+    click.option(
+        "--rate", type=float, default=None, help="Quota to stay under, requests/s (default 2)."
+    ),
+    click.option("--burst", type=int, default=None, help="Burst of that quota (default 5)."),
     click.option("--concurrency", type=int, default=None, help="Requests in flight (default 4)."),
     click.option("--max-attempts", type=int, default=None, help="Calls per row before failing."),
     click.option("--row-deadline", type=float, default=None, help="Seconds of retrying per row."),
@@ -29,6 +32,12 @@ run_options = (
         type=float,
         default=None,
         help="Stop when this fraction of sent rows failed (after 20 sends).",
+    ),
+    click.option(
+        "--max-consecutive-failures",
+        type=int,
+        default=None,
+        help="Stop after this many failed rows in a row (default 50; 0: no limit).",
     ),
     click.option(
         "--grace-period",

@@ -16,12 +16,24 @@ reads the asyncio loop clock directly, so tests could not inject a clock. The bu
 small, exact, FIFO and backend-neutral: an anyio ``Lock`` (which hands itself to waiters in
 arrival order) admits one waiter at a time, and only that head waiter sleeps for a token.
 
-Adaptive (AIMD): :meth:`Pacer.on_throttle` multiplies the rate by ``decrease_factor`` (never
-below ``min_rate``) and then ignores further throttles for ``cooldown`` seconds and throttles of
-requests sent before the cut, so the answers of requests already in flight do not each cut it
-again. :meth:`Pacer.on_success` adds ``increase_per_s`` for each second of successful sending,
-in whole-second steps, never above the configured rate. Every change is logged as
-``pacing.rate_changed``.
+Headroom. ``rate`` and ``burst`` are the quota to stay under (``--rate``/``--burst``, by default
+the account's StartTaskContact quota, 2/s burst 5). Pacing exactly at the quota is throttled
+within a second: after the start-up burst the account's bucket is empty and refills at the very
+rate the requests come in, so any request that arrives a little early (network and scheduling
+jitter) finds no token. So the bucket runs ``headroom`` (10 %) under the quota: rate
+``R x 0.9`` and capacity ``min(B - 1, floor(B x 0.9))`` (at least 1). One token is left in the
+account's bucket after the start-up burst, and it gains ``R - 0.9 R`` per second from then on,
+so a request may arrive up to ``1 / (0.9 R)`` early (0.55 s at the defaults) without a throttle.
+The cost is a run 10 % longer than the quota would allow.
+
+Adaptive (AIMD): :meth:`Pacer.on_throttle` multiplies the rate by ``decrease_factor`` (0.75,
+never below ``min_rate``) and then ignores further throttles for ``cooldown`` seconds and
+throttles of requests sent before the cut, so the answers of requests already in flight do not
+each cut it again. :meth:`Pacer.on_success` adds ``increase_per_s`` (a tenth of the pacing rate)
+for each second of successful sending, in whole-second steps, never above the pacing rate: an
+isolated throttle costs a 25 % cut for the 2 s cool-down and about 3 s of climbing back, not
+minutes. Sustained throttling (other traffic on the same quota) still cuts again after each
+cool-down. Every change is logged as ``pacing.rate_changed``.
 
 Clocks: every component takes ``clock`` (seconds, monotonic) and ``sleep``; they default to
 anyio's, and tests pass a fake pair so nothing waits.
@@ -29,12 +41,16 @@ anyio's, and tests pass a fake pair so nothing waits.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 
 import anyio
 import structlog
 
-__all__ = ["Clock", "Pacer", "Sleep"]
+__all__ = ["HEADROOM", "Clock", "Pacer", "Sleep"]
+
+#: How far under the configured rate and burst the bucket runs (see the module docstring).
+HEADROOM = 0.1
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -49,13 +65,15 @@ _EPSILON = 1e-9
 class Pacer:
     """Rate + burst token bucket shared by every sender of a run.
 
-    :param rate: the configured ceiling, requests per second (``--rate``).
-    :param burst: bucket capacity (``--burst``), the most sends that may go at once.
-    :param min_rate: floor for adaptive decreases; default 5 % of ``rate``, at least 0.1/s
-        (or ``rate`` itself when that is lower).
+    :param rate: the quota to stay under, requests per second (``--rate``).
+    :param burst: the quota's burst (``--burst``).
+    :param headroom: the fraction the bucket stays under ``rate`` and ``burst``; 0 paces
+        exactly at them (rate ``R``, capacity ``B``).
+    :param min_rate: floor for adaptive decreases; default 5 % of the pacing rate, at least
+        0.1/s (or the pacing rate itself when that is lower).
     :param decrease_factor: multiplier applied on a throttle.
-    :param increase_per_s: rate added per second of successful sending; default ``rate / 30``
-        (back from half to full rate in about 15 s of success).
+    :param increase_per_s: rate added per second of successful sending; default a tenth of
+        the pacing rate (back from a 25 % cut in under 3 s of success).
     :param cooldown: seconds after a cut during which throttles do not cut again and the rate
         does not climb.
     """
@@ -65,8 +83,9 @@ class Pacer:
         rate: float,
         burst: int,
         *,
+        headroom: float = HEADROOM,
         min_rate: float | None = None,
-        decrease_factor: float = 0.5,
+        decrease_factor: float = 0.75,
         increase_per_s: float | None = None,
         cooldown: float = 2.0,
         clock: Clock = anyio.current_time,
@@ -78,14 +97,19 @@ class Pacer:
             raise ValueError(f"burst must be >= 1, got {burst!r}")
         if not 0 < decrease_factor < 1:
             raise ValueError(f"decrease_factor must be in (0, 1), got {decrease_factor!r}")
-        floor = min(rate, max(0.1, rate * 0.05)) if min_rate is None else min_rate
-        if not 0 < floor <= rate:
-            raise ValueError(f"min_rate must be in (0, rate={rate}], got {floor!r}")
-        self._max_rate = float(rate)
+        if not 0 <= headroom < 1:
+            raise ValueError(f"headroom must be in [0, 1), got {headroom!r}")
+        pace = rate * (1.0 - headroom)
+        if headroom > 0:
+            burst = max(1, min(burst - 1, math.floor(burst * (1.0 - headroom))))
+        floor = min(pace, max(0.1, pace * 0.05)) if min_rate is None else min_rate
+        if not 0 < floor <= pace:
+            raise ValueError(f"min_rate must be in (0, rate={pace:g}], got {floor!r}")
+        self._max_rate = float(pace)
         self._min_rate = float(floor)
         self._burst = burst
         self._decrease = decrease_factor
-        self._increase = rate / 30 if increase_per_s is None else increase_per_s
+        self._increase = pace / 10 if increase_per_s is None else increase_per_s
         self._cooldown = cooldown
         self._clock = clock
         self._sleep = sleep
@@ -110,10 +134,12 @@ class Pacer:
 
     @property
     def max_rate(self) -> float:
+        """The pacing ceiling: the configured rate less the headroom."""
         return self._max_rate
 
     @property
     def burst(self) -> int:
+        """The bucket's capacity: the configured burst less the headroom."""
         return self._burst
 
     @property

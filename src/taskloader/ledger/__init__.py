@@ -2,5 +2,7 @@
 
 ``schema`` (tables, statuses, meta), ``records`` (a row as a ledger record; the resume plan),
 ``reader`` (a read-only view, usable while a run writes), ``store`` (the writable ledger: open,
-lock, commit), ``results`` (``succeeded.csv``, ``failed.csv``, ... and ``summary.json``).
+lock, commit), ``integrity`` (a damaged ledger is never taken for a new one), ``target`` (the
+instance and input a ledger belongs to), ``results`` (``succeeded.csv``, ... and
+``summary.json``, named per ledger), ``atomic`` (files written whole).
 """

@@ -1,6 +1,14 @@
 """Result files from the ledger: ``succeeded.csv``, ``failed.csv``, ``invalid.csv``,
 ``unprocessed.csv`` and ``summary.json``, plus ad-hoc exports (``taskloader ledger export``).
 
+Names, per import. The files are named after the ledger, so two imports writing to one folder
+never overwrite each other's: the ledger ``callbacks.ledger.sqlite`` (or ``callbacks.sqlite``,
+``callbacks.db``) gives ``callbacks.succeeded.csv`` ... ``callbacks.summary.json``; a ledger
+called ``ledger.sqlite`` (the default, alone in its folder) gives the plain names. If the
+folder already holds a ``summary.json`` of that name from another batch (two ledgers of one
+name writing to one ``--out-dir``), the batch id's first 12 characters are added
+(``callbacks.<batch>.succeeded.csv``) and a warning logged.
+
 Everything streams from the ledger in input order (memory stays flat on millions of rows) and
 every file is written to a temporary name and renamed into place, so a reader never sees half a
 file and a crash leaves the previous version.
@@ -17,18 +25,36 @@ import contextlib
 import csv
 import dataclasses
 import json
+import math
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+import structlog
+
+from taskloader.ledger.atomic import atomic_text
 from taskloader.ledger.reader import LedgerReader
 from taskloader.ledger.records import LedgerRecord
 from taskloader.ledger.schema import RowStatus
 
-__all__ = ["ResultFiles", "RunStats", "export_records", "neutralise", "write_results"]
+__all__ = [
+    "RESULT_KINDS",
+    "ResultFiles",
+    "RunStats",
+    "export_records",
+    "neutralise",
+    "result_names",
+    "write_results",
+]
+
+log = structlog.get_logger(__name__)
+
+RESULT_KINDS = ("succeeded", "failed", "invalid", "unprocessed")
+_LEDGER_SUFFIXES = (".sqlite3", ".sqlite", ".db")
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -91,16 +117,19 @@ def write_results(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     columns = original_columns(ledger)
-    paths = {name: out / f"{name}.csv" for name in (*_DONE, "unprocessed")}
+    names = _names_for(ledger, out)
+    paths = {kind: out / names[kind] for kind in RESULT_KINDS}
     left = paths["unprocessed"] if list_left else None
     if left is None:  # an earlier run's list would be stale now
         paths.pop("unprocessed").unlink(missing_ok=True)
     error_cols = [*columns, "error_code", "error_message"]
     with contextlib.ExitStack() as stack:
-        ok = _CsvOut(stack.enter_context(_atomic(paths["succeeded"])), [*columns, "contact_id"])
-        failed = _CsvOut(stack.enter_context(_atomic(paths["failed"])), error_cols)
-        invalid = _CsvOut(stack.enter_context(_atomic(paths["invalid"])), error_cols)
-        todo = _CsvOut(stack.enter_context(_atomic(left)), columns, safe=False) if left else None
+        ok = _CsvOut(stack.enter_context(atomic_text(paths["succeeded"])), [*columns, "contact_id"])
+        failed = _CsvOut(stack.enter_context(atomic_text(paths["failed"])), error_cols)
+        invalid = _CsvOut(stack.enter_context(atomic_text(paths["invalid"])), error_cols)
+        todo = (
+            _CsvOut(stack.enter_context(atomic_text(left)), columns, safe=False) if left else None
+        )
         counts = {s.value: 0 for s in RowStatus}
         if not list_left:
             counts.update(ledger.counts())
@@ -116,7 +145,7 @@ def write_results(
                 invalid.write([*values, rec.error_code or "", rec.error_message or ""])
             elif todo is not None:
                 todo.write(values)
-    summary = out / "summary.json"
+    summary = out / names["summary"]
     document = {
         "batch_id": ledger.batch_id,
         "input": ledger.input_name,
@@ -127,18 +156,18 @@ def write_results(
         "stats": _stats_dict(stats),
         "files": {name: p.name for name, p in paths.items()},
     }
-    if not list_left:
+    if left is None:
         document["unprocessed_rows"] = (
             f"not listed at the stop: `taskloader ledger export {ledger.path} --status pending "
-            "--status unprocessed --out unprocessed.csv` lists them"
+            f"--status unprocessed --out {names['unprocessed']}` lists them"
         )
-    with _atomic(summary) as f:
-        json.dump(document, f, indent=2, default=str)
+    with atomic_text(summary) as f:
+        f.write(_finite_json(document, indent=2))
         f.write("\n")
     return ResultFiles(
-        succeeded=out / "succeeded.csv",
-        failed=out / "failed.csv",
-        invalid=out / "invalid.csv",
+        succeeded=paths["succeeded"],
+        failed=paths["failed"],
+        invalid=paths["invalid"],
         unprocessed=left,
         summary=summary,
         counts=counts,
@@ -162,7 +191,7 @@ def export_records(
     n = 0
     if suffix == ".csv":
         columns = original_columns(ledger)
-        with _atomic(path) as f:
+        with atomic_text(path) as f:
             writer = _CsvOut(f, [*columns, *EXPORT_FIELDS])
             for rec in ledger.iter_records(wanted):
                 extra = [rec.number, rec.line, rec.status.value, rec.contact_id, rec.error_code]
@@ -170,12 +199,12 @@ def export_records(
                 writer.write([*_row_cells(rec, columns), *(_cell(v) for v in extra)])
                 n += 1
         return n
-    with _atomic(path) as f:
+    with atomic_text(path) as f:
         for rec in ledger.iter_records(wanted):
             document = dataclasses.asdict(rec)
             document["status"] = rec.status.value
             document["row"] = document.pop("raw")
-            f.write(json.dumps(document, ensure_ascii=False, default=str) + "\n")
+            f.write(_finite_json(document) + "\n")
             n += 1
     return n
 
@@ -204,7 +233,64 @@ def _cell(value: object) -> str:
         return ""
     if isinstance(value, str):
         return value
-    return json.dumps(value, ensure_ascii=False)
+    return _finite_json(value)
+
+
+def _finite_json(value: Any, *, indent: int | None = None) -> str:
+    """JSON text, also for values Python's json would write as ``Infinity`` or ``NaN`` (not
+    JSON): an infinite float (a JSONL ``1e400``) is written ``1e400`` / ``-1e400`` (read back
+    as the same value), NaN as ``null``."""
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str, allow_nan=False, indent=indent)
+    except ValueError:
+        pass
+    mark = uuid.uuid4().hex
+    numbers = {f"{mark}+": "1e400", f"{mark}-": "-1e400", f"{mark}n": "null"}
+
+    def finite(v: Any) -> Any:
+        if isinstance(v, float) and not math.isfinite(v):
+            return f"{mark}n" if math.isnan(v) else f"{mark}{'+' if v > 0 else '-'}"
+        if isinstance(v, Mapping):
+            return {k: finite(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [finite(x) for x in v]
+        return v
+
+    text = json.dumps(finite(value), ensure_ascii=False, default=str, indent=indent)
+    for placeholder, number in numbers.items():
+        text = text.replace(f'"{placeholder}"', number)
+    return text
+
+
+def result_names(ledger_path: Path, batch_id: str | None = None) -> dict[str, str]:
+    """File names of the result files of the ledger at ``ledger_path`` (kind -> name)."""
+    stem = ledger_path.name
+    for suffix in _LEDGER_SUFFIXES:
+        if stem.endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    stem = stem.removesuffix(".ledger")
+    prefix = "" if stem in ("", "ledger") else f"{stem}."
+    if batch_id:
+        prefix += f"{batch_id[:12]}."
+    names = {kind: f"{prefix}{kind}.csv" for kind in RESULT_KINDS}
+    names["summary"] = f"{prefix}summary.json"
+    return names
+
+
+def _names_for(ledger: LedgerReader, out: Path) -> dict[str, str]:
+    """This import's names in ``out``: another batch's files of the same name are kept."""
+    names = result_names(ledger.path)
+    try:
+        existing = json.loads((out / names["summary"]).read_text(encoding="utf-8"))
+        other = existing.get("batch_id")
+    except (OSError, ValueError, AttributeError):
+        return names
+    if other in (None, ledger.batch_id):
+        return names
+    renamed = result_names(ledger.path, ledger.batch_id)
+    log.warning("results.renamed", other_batch=other, summary=renamed["summary"])
+    return renamed
 
 
 class _CsvOut:
@@ -224,17 +310,3 @@ def _stats_dict(stats: RunStats | Mapping[str, Any] | None) -> dict[str, Any]:
         values = {f.name: getattr(stats, f.name) for f in dataclasses.fields(stats)}
         return {k: dict(v) if isinstance(v, Mapping) else v for k, v in values.items()}
     return dict(stats)
-
-
-@contextlib.contextmanager
-def _atomic(path: Path) -> Iterator[IO[str]]:
-    """A text file written under a temporary name, fsynced and renamed over ``path`` on success."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("w", encoding="utf-8", errors="backslashreplace", newline="") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)

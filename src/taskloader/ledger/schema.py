@@ -12,9 +12,17 @@ import os
 import sqlite3
 from pathlib import Path
 
-from taskloader.errors import LedgerError, LedgerLockedError
+from taskloader.errors import LedgerDamagedError, LedgerError, LedgerLockedError
 
 SCHEMA_VERSION = 2
+
+#: What to do with a damaged ledger (the error messages end with it).
+RESTORE_ADVICE = (
+    "Do not delete it to start over: a new ledger cannot know which rows already became tasks. "
+    "Restore it from a copy (with --out-dir s3://, the checkpoint there), or move it aside and "
+    "rerun with --batch-id set to the batch id it was started with (same ClientTokens, so "
+    "Amazon Connect returns the existing tasks within its idempotency window)"
+)
 
 
 class RowStatus(enum.StrEnum):
@@ -118,8 +126,22 @@ def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
 
 
 def read_meta(conn: sqlite3.Connection, path: Path) -> dict[str, str | None]:
-    """The meta table as a dict; LedgerError if this is not a taskloader ledger we understand."""
+    """The meta table as a dict; LedgerError if this is not a taskloader ledger we understand,
+    LedgerDamagedError if it is one with a table or its batch id missing."""
     try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "meta" not in tables:
+            if not tables:
+                raise LedgerDamagedError(
+                    str(path),
+                    "it holds no tables: not a taskloader ledger, or one whose contents were "
+                    f"lost. {RESTORE_ADVICE}",
+                )
+            if "records" in tables:
+                raise LedgerDamagedError(
+                    str(path), f"its meta table is missing (it has records). {RESTORE_ADVICE}"
+                )
+            raise LedgerError(str(path), "not a taskloader ledger (no meta table)")
         rows = conn.execute("SELECT key, value FROM meta").fetchall()
     except sqlite3.DatabaseError as exc:
         raise LedgerError(str(path), f"not a taskloader ledger ({exc})") from exc
@@ -131,6 +153,17 @@ def read_meta(conn: sqlite3.Connection, path: Path) -> dict[str, str | None]:
         raise LedgerError(
             str(path),
             f"written by a newer taskloader (schema {version}, this one reads {SCHEMA_VERSION})",
+        )
+    if "records" not in tables:
+        raise LedgerDamagedError(
+            str(path),
+            f"its records table is missing (batch id {meta.get('batch_id')!r}). " + RESTORE_ADVICE,
+        )
+    if not meta.get("batch_id"):
+        raise LedgerDamagedError(
+            str(path),
+            "its meta table has no batch_id, so the ClientTokens of its rows are unknown. "
+            + RESTORE_ADVICE,
         )
     return meta
 

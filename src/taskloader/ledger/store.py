@@ -17,7 +17,9 @@ from typing import Any
 
 import structlog
 
-from taskloader.errors import LedgerError, LedgerMismatchError
+from taskloader.errors import LedgerError
+from taskloader.ledger import integrity
+from taskloader.ledger.atomic import remove_stale_temps, temp_name
 from taskloader.ledger.reader import LedgerReader
 from taskloader.ledger.records import (
     LedgerRecord,
@@ -37,11 +39,14 @@ from taskloader.ledger.schema import (
     read_meta,
     write_meta,
 )
+from taskloader.ledger.target import LedgerTarget, check_input, check_target
+from taskloader.ledger.writes import STAGE, UPSERT
 
 __all__ = [
     "Ledger",
     "LedgerReader",
     "LedgerRecord",
+    "LedgerTarget",
     "PassCounts",
     "RowOutcome",
     "RowStatus",
@@ -51,53 +56,6 @@ __all__ = [
 ]
 
 log = structlog.get_logger(__name__)
-
-_COLUMNS = (
-    "ident, number, line, key, token, status, contact_id, error_code, error_message, "
-    "attempts, first_attempt_at, last_attempt_at, raw, pass"
-)
-
-#: An outcome of the send pass. A ``succeeded`` row never changes again.
-_UPSERT = f"""
-INSERT INTO records ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (ident) DO UPDATE SET
-    number = excluded.number,
-    line = excluded.line,
-    key = coalesce(excluded.key, records.key),
-    token = coalesce(records.token, excluded.token),
-    status = excluded.status,
-    contact_id = excluded.contact_id,
-    error_code = excluded.error_code,
-    error_message = excluded.error_message,
-    attempts = records.attempts + excluded.attempts,
-    first_attempt_at = coalesce(records.first_attempt_at, excluded.first_attempt_at),
-    last_attempt_at = coalesce(excluded.last_attempt_at, records.last_attempt_at),
-    raw = coalesce(records.raw, excluded.raw),
-    pass = excluded.pass
-WHERE records.status <> '{RowStatus.SUCCEEDED.value}'
-"""
-
-#: A row as the pre-flight pass found it. Its place (number, line, pass) is always updated. A
-#: row that was sent keeps its status (a failed one waits for ``--redrive-failed``). The row's
-#: content is kept only where a task may exist: a resend of a row whose outcome is unknown must
-#: be the same request; a failed row created nothing, so a corrected row is what a redrive sends.
-_KEEP_STATUS = "records.status IN ('succeeded', 'failed') OR records.attempts > 0"
-_KEEP_ROW = "records.status = 'succeeded' OR (records.status <> 'failed' AND records.attempts > 0)"
-_STAGE = f"""
-INSERT INTO records (ident, number, line, key, token, status, error_code, error_message, raw,
-                     pass)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (ident) DO UPDATE SET
-    number = excluded.number,
-    line = excluded.line,
-    pass = excluded.pass,
-    token = coalesce(records.token, excluded.token),
-    status = CASE WHEN {_KEEP_STATUS} THEN records.status ELSE excluded.status END,
-    error_code = CASE WHEN {_KEEP_STATUS} THEN records.error_code ELSE excluded.error_code END,
-    error_message = CASE WHEN {_KEEP_STATUS} THEN records.error_message
-                         ELSE excluded.error_message END,
-    raw = CASE WHEN {_KEEP_ROW} THEN records.raw ELSE excluded.raw END
-"""
 
 
 class Ledger(LedgerReader):
@@ -123,6 +81,7 @@ class Ledger(LedgerReader):
     ) -> None:
         super().__init__(path, conn, meta)
         self._lock = lock
+        self._open = True
 
     @classmethod
     def open(
@@ -134,14 +93,19 @@ class Ledger(LedgerReader):
         fingerprint: str | None,
         columns: Sequence[str],
         force: bool = False,
+        target: LedgerTarget | None = None,
         new_batch_id: str | None = None,
     ) -> Ledger:
         """Create the ledger at ``path``, or reopen it to resume.
 
         New: the batch id is ``batch_id``, else ``new_batch_id`` (the run's derived default),
-        else a fresh uuid4 hex. Existing: the stored batch id
-        is kept (an explicit different ``batch_id`` is a LedgerError); a different input
-        ``fingerprint`` raises LedgerMismatchError unless ``force``, which records the new one.
+        else a fresh uuid4 hex; the ledger is created whole
+        (see :mod:`taskloader.ledger.integrity`). Existing: the stored batch id is kept (an
+        explicit different ``batch_id`` is a LedgerError); another input (other file name and
+        content) is LedgerOtherInputError; a changed ``fingerprint`` is LedgerMismatchError
+        unless ``force``, which records the new one; another ``target`` is LedgerTargetError
+        (``None``: not checked). A damaged file (empty, lost or foreign ``-wal``, a table or
+        the batch id missing) is LedgerDamagedError, never taken for a new ledger.
         ``columns`` is the input's column order (empty for JSONL). Raises LedgerLockedError if
         another live run holds the ledger.
         """
@@ -154,10 +118,15 @@ class Ledger(LedgerReader):
                 str(p), f"cannot create the ledger directory or lock file: {exc}"
             ) from exc
         try:
+            if not integrity.inspect(p):
+                new = batch_id or new_batch_id
+                integrity.create_atomically(
+                    p, lambda c: _create(c, new, input_name, fingerprint, columns, target)
+                )
             conn = connect(p, readonly=False)
             try:
-                new = batch_id or new_batch_id
-                meta = _prepare(conn, p, batch_id, new, input_name, fingerprint, columns, force)
+                meta = _prepare(conn, p, batch_id, input_name, fingerprint, columns, force, target)
+                integrity.open_session(conn, p, meta)
             except BaseException:
                 conn.close()
                 raise
@@ -167,7 +136,7 @@ class Ledger(LedgerReader):
         return cls(p, conn, meta, lock)
 
     def record(self, outcomes: Iterable[RowOutcome]) -> None:
-        """Upsert a batch of outcomes by record number, in one transaction.
+        """Upsert a batch of outcomes by row identity, in one transaction.
 
         A row already ``succeeded`` is never changed again; the token and the original row
         are kept from the first write; attempts add up.
@@ -177,7 +146,8 @@ class Ledger(LedgerReader):
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:
                     pass_no = self.pass_no
-                    self._conn.executemany(_UPSERT, (o.params(pass_no) for o in outcomes))
+                    self._conn.executemany(UPSERT, (o.params(pass_no) for o in outcomes))
+                    integrity.stamp_commit(self._conn)
                     self._conn.execute("COMMIT")
                 except BaseException:
                     if self._conn.in_transaction:
@@ -199,10 +169,10 @@ class Ledger(LedgerReader):
         return self.pass_no
 
     def stage(self, rows: Iterable[Staged]) -> None:
-        """Record a chunk of the pre-flight pass in one transaction (see ``_STAGE``)."""
+        """Record a chunk of the pre-flight pass in one transaction (``writes.STAGE``)."""
         with self._mu:
             pass_no = self.pass_no
-            self._transaction(lambda c: c.executemany(_STAGE, (r.params(pass_no) for r in rows)))
+            self._transaction(lambda c: c.executemany(STAGE, (r.params(pass_no) for r in rows)))
 
     def end_pass(self) -> None:
         """The pre-flight pass read the whole input: counts now describe all of it."""
@@ -218,6 +188,7 @@ class Ledger(LedgerReader):
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 body(self._conn)
+                integrity.stamp_commit(self._conn)
                 self._conn.execute("COMMIT")
             except BaseException:
                 if self._conn.in_transaction:
@@ -230,12 +201,17 @@ class Ledger(LedgerReader):
         """Turn the current pass's ``failed`` rows back into ``pending`` (same token)."""
         with self._mu:
             try:
+                self._conn.execute("BEGIN IMMEDIATE")
                 cur = self._conn.execute(
                     "UPDATE records SET status = 'pending', error_code = NULL, "
                     "error_message = NULL WHERE status = 'failed' AND pass = ?",
                     (self.pass_no,),
                 )
+                integrity.stamp_commit(self._conn)
+                self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
                 raise LedgerError(str(self.path), f"write failed: {exc}") from exc
         log.info("ledger_redrive", rows=cur.rowcount)
         return cur.rowcount
@@ -244,7 +220,10 @@ class Ledger(LedgerReader):
         """Store the run's settings (free-form JSON, no secrets) in the meta table."""
         value = json.dumps(dict(settings), sort_keys=True, default=str)
         with self._mu:
+            self._conn.execute("BEGIN IMMEDIATE")
             write_meta(self._conn, {"settings": value})
+            integrity.stamp_commit(self._conn)
+            self._conn.execute("COMMIT")
             self._meta["settings"] = value
 
     def backup_to(self, dest: str | os.PathLike[str]) -> Path:
@@ -254,7 +233,8 @@ class Ledger(LedgerReader):
         blocked) and switched to rollback-journal mode, so it is one self-contained file.
         """
         out = Path(dest)
-        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        remove_stale_temps(out)
+        tmp = temp_name(out)
         tmp.unlink(missing_ok=True)
         src = connect(self.path, readonly=True)
         try:
@@ -262,6 +242,7 @@ class Ledger(LedgerReader):
             try:
                 src.backup(dst)
                 dst.execute("PRAGMA journal_mode=DELETE")
+                integrity.mark_snapshot_closed(dst)
             finally:
                 dst.close()
             tmp.replace(out)
@@ -274,47 +255,67 @@ class Ledger(LedgerReader):
 
     def close(self) -> None:
         try:
+            with self._mu:
+                if self._open:
+                    self._open = False
+                    integrity.close_session(self._conn)
             super().close()
         finally:
             self._lock.release()
+
+
+def _create(
+    conn: sqlite3.Connection,
+    batch_id: str | None,
+    input_name: str,
+    fingerprint: str | None,
+    columns: Sequence[str],
+    target: LedgerTarget | None,
+) -> None:
+    """The schema and meta of a new ledger (inside the creating transaction)."""
+    for statement in DDL:
+        conn.execute(statement)
+    meta: dict[str, str | None] = {
+        "schema_version": str(SCHEMA_VERSION),
+        "batch_id": batch_id or uuid.uuid4().hex,
+        "input_name": input_name,
+        "fingerprint": fingerprint,
+        "created_at": datetime.now(UTC).isoformat(),
+        "columns": json.dumps(list(columns)),
+        "settings": "{}",
+        "pass": "0",
+        "pass_complete": "0",
+    }
+    if target is not None:
+        meta.update(target.to_meta())
+    write_meta(conn, meta)
 
 
 def _prepare(
     conn: sqlite3.Connection,
     path: Path,
     batch_id: str | None,
-    new_batch_id: str | None,
     input_name: str,
     fingerprint: str | None,
     columns: Sequence[str],
     force: bool,
+    target: LedgerTarget | None,
 ) -> dict[str, str | None]:
-    """Create the schema and meta of a new ledger, or check an existing one against the run."""
+    """Check an existing ledger against the run; store what the run adds to it."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if not tables:
-            for statement in DDL:
-                conn.execute(statement)
-            meta: dict[str, str | None] = {
-                "schema_version": str(SCHEMA_VERSION),
-                "batch_id": new_batch_id or uuid.uuid4().hex,
-                "input_name": input_name,
-                "fingerprint": fingerprint,
-                "created_at": datetime.now(UTC).isoformat(),
-                "columns": json.dumps(list(columns)),
-                "settings": "{}",
-                "pass": "0",
-                "pass_complete": "0",
-            }
-            write_meta(conn, meta)
-        else:
-            meta = read_meta(conn, path)
-            if meta.get("schema_version") == "1":
-                meta.update(_migrate(conn))
-            updates = _reopen_updates(meta, path, batch_id, input_name, fingerprint, columns, force)
-            write_meta(conn, updates)
-            meta.update(updates)
+        meta = read_meta(conn, path)
+        if meta.get("schema_version") == "1":
+            meta.update(_migrate(conn))
+        updates = _reopen_updates(meta, path, batch_id, input_name, fingerprint, columns, force)
+        sent = conn.execute(
+            "SELECT count(*) FROM records WHERE status = 'succeeded' "
+            "OR (attempts > 0 AND error_code IS NULL)"  # an answer lost: a task may exist
+        ).fetchone()[0]
+        stored = LedgerTarget.from_meta(meta)
+        updates.update(check_target(str(path), stored, target, sent=int(sent)))
+        write_meta(conn, updates)
+        meta.update(updates)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
@@ -339,20 +340,12 @@ def _reopen_updates(
             f"it belongs to batch id {stored_batch!r}, not the requested {batch_id!r}; "
             "omit --batch-id to resume it, or use a new ledger to import under a new batch id",
         )
-    stored_fp = meta.get("fingerprint")
     updates: dict[str, str | None] = {}
-    if fingerprint is not None and stored_fp is not None and fingerprint != stored_fp:
-        if not force:
-            raise LedgerMismatchError(
-                str(path),
-                f"the input {input_name!r} changed since this ledger was started "
-                f"(fingerprint {fingerprint[:12]}... vs stored {stored_fp[:12]}...); "
-                "rerun with --force to resume anyway, or use a new ledger",
-            )
-        log.warning("ledger_fingerprint_forced", input=input_name, stored=stored_fp[:12])
+    if check_input(str(path), meta, input_name, fingerprint, force):
+        log.warning("ledger_fingerprint_forced", input=input_name, stored=meta.get("fingerprint"))
         updates.update(fingerprint=fingerprint, input_name=input_name)
         updates["columns"] = json.dumps(list(columns))
-    elif stored_fp is None and fingerprint is not None:
+    elif meta.get("fingerprint") is None and fingerprint is not None:
         updates["fingerprint"] = fingerprint
     if columns and not json.loads(meta.get("columns") or "[]"):
         updates["columns"] = json.dumps(list(columns))

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from taskloader.emulator import EmulatorSettings, FaultSettings, Quota, running_emulator
 from taskloader.errors import UsageError
-from taskloader.run.pipeline import RunReport, run_import
+from taskloader.run.pipeline import run_import
+from taskloader.run.report import RunReport
 from taskloader.settings import Settings
 
 #: Where the repository keeps the example templates and the demo input.

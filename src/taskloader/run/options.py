@@ -18,6 +18,7 @@ from taskloader.checks.request import Limits
 from taskloader.errors import UsageError
 from taskloader.input.location import InputOptions
 from taskloader.input.readers import SourceOptions
+from taskloader.ledger.target import LedgerTarget
 from taskloader.mapping.config import MappingConfig
 from taskloader.settings import Settings, instance_id_of, region_of
 from taskloader.templates.cache import TemplateCache, TemplateOptions, open_template_cache
@@ -40,6 +41,21 @@ def instance_id(settings: Settings) -> str:
     if not settings.instance_id:
         raise UsageError("no instance: set --instance-id (or TASKLOADER_INSTANCE_ID)")
     return instance_id_of(settings.instance_id)
+
+
+def ledger_target(settings: Settings, region: str | None = None) -> LedgerTarget:
+    """The target a run's ledger belongs to: instance (and ARN when given), Region, endpoint.
+
+    ``region`` is the Region the client resolved (e.g. ``client.meta.region_name``), for when
+    neither ``--region`` nor an ARN names it.
+    """
+    given = settings.instance_id or ""
+    return LedgerTarget(
+        instance_id=instance_id(settings),
+        region=aws_options(settings).region or region,
+        endpoint=settings.endpoint_url,
+        instance_arn=given if given.startswith("arn:") else None,
+    )
 
 
 def template_options(settings: Settings) -> TemplateOptions:

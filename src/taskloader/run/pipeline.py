@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -26,8 +25,7 @@ from taskloader.connect.quota_gate import QuotaGate
 from taskloader.connect.retry import RetryPolicy
 from taskloader.errors import TaskloaderError
 from taskloader.input.location import input_changed, input_identity, input_rows, spooled
-from taskloader.ledger.results import ResultFiles, write_results
-from taskloader.ledger.store import Ledger, RowOutcome, RowStatus
+from taskloader.ledger.store import Ledger, LedgerTarget, RowOutcome, RowStatus
 from taskloader.run import options
 from taskloader.run.control import RunControl, StopReason, watch_signals
 from taskloader.run.feed import LedgerFeed
@@ -36,37 +34,13 @@ from taskloader.run.preflight import Preflight, check_run_template, derived_batc
 from taskloader.run.prepare import Preparer
 from taskloader.run.progress import RunStats, report_progress
 from taskloader.run.recorder import LedgerWriter
+from taskloader.run.report import RunReport, exit_code_for, write_run_results
 from taskloader.run.sender import Sending, Work, sender
 from taskloader.run.workspace import Workspace, WorkspaceOptions, open_workspace, probe_writable
 from taskloader.settings import Settings
 from taskloader.templates.cache import template_cache_for
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class RunReport:
-    exit_code: int
-    counts: dict[str, int]
-    stats: dict[str, Any]
-    ledger: str  # a local path, or the s3:// URL of the uploaded ledger
-    out_dir: str
-    batch_id: str
-    results: ResultFiles | None
-    stop_reason: str | None
-    stop_detail: str | None = None
-    sent: int = 0  # rows this run sent (succeeded or failed)
-
-
-def exit_code_for(counts: dict[str, int], reason: StopReason | None) -> int:
-    open_rows = counts.get("pending", 0) + counts.get("unprocessed", 0)
-    if reason in (StopReason.ERROR_BUDGET, StopReason.FATAL):
-        return 4
-    if open_rows or reason in (StopReason.INPUT_CHANGED, StopReason.OUTPUT):
-        return 3
-    if counts.get("failed", 0) or counts.get("invalid", 0):
-        return 1
-    return 0
 
 
 @asynccontextmanager
@@ -142,7 +116,10 @@ async def _import(
             cache = template_cache_for(options.template_options(settings), api, instance_id)
             await check_run_template(cache, settings.template)
             preparer = Preparer(cache, options.mapping_config(settings), options.limits(settings))
-            ledger = await _open_ledger(workspace, settings, location, fingerprint, default_batch)
+            target = options.ledger_target(settings, getattr(api.meta, "region_name", None))
+            ledger = await _open_ledger(
+                workspace, settings, location, fingerprint, default_batch, target
+            )
             try:
                 async with input_rows(source, reading, if_match=etag) as reader:
                     found = await preflight(
@@ -184,7 +161,7 @@ async def _import(
                 }
                 results = None
                 if not interrupted:
-                    results = await _write_results(ledger, workspace, snapshot, control, counts)
+                    results = await write_run_results(ledger, workspace, snapshot, control, counts)
                 await workspace.publish(ledger, results=results is not None)
             finally:
                 with anyio.CancelScope(shield=True):
@@ -220,6 +197,7 @@ async def _open_ledger(
     location: str,
     fingerprint: str | None,
     default_batch: str,
+    target: LedgerTarget,
 ) -> Ledger:
     columns: list[str] = []
     return await anyio.to_thread.run_sync(
@@ -231,6 +209,7 @@ async def _open_ledger(
             fingerprint=fingerprint,
             columns=columns,
             force=settings.force,
+            target=target,
         )
     )
 
@@ -285,36 +264,6 @@ def _sending(
         control=control,
         stats=stats,
     )
-
-
-#: At a stop by signal, rows left beyond this many are counted, not listed in unprocessed.csv.
-LIST_LEFT_AT_STOP = 50_000
-
-
-async def _write_results(
-    ledger: Ledger,
-    workspace: Workspace,
-    snapshot: dict[str, Any],
-    control: RunControl,
-    counts: dict[str, int],
-) -> ResultFiles | None:
-    """The result files; a disk that fills or turns read-only now is a clear, resumable stop."""
-    out_dir = workspace.results_dir
-    # A run stopped by a signal must exit within its grace period: a million rows never reached
-    # are counted (summary.json), not listed row by row.
-    left = sum(n for s, n in counts.items() if s in ("pending", "unprocessed"))
-    list_left = control.reason is not StopReason.SIGNAL or left <= LIST_LEFT_AT_STOP
-    try:
-        return await anyio.to_thread.run_sync(
-            lambda: write_results(ledger, out_dir, stats=snapshot, list_left=list_left)
-        )
-    except OSError as exc:
-        control.stop(
-            StopReason.OUTPUT,
-            f"cannot write the result files to {out_dir}: {exc.strerror or exc}; the ledger "
-            "holds every outcome: free space or fix permissions, then run again to write them",
-        )
-        return None
 
 
 @contextmanager

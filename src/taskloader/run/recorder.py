@@ -3,6 +3,15 @@
 Batches are committed every ``BATCH`` outcomes or ``flush_every`` seconds, whichever comes
 first, in a worker thread (SQLite is blocking). A batch is one transaction, so a crash loses at
 most the batch in hand, and every row in it is re-sent on resume with its original ClientToken.
+
+The error budget counts rows that failed at the API (``failed``; invalid rows never reach it).
+Always on: :data:`DEFAULT_MAX_CONSECUTIVE_FAILURES` failed rows in a row with no success between
+them stop the run (exit 4, the rest left resumable). A file whose every row fails (a wrong flow
+or template, an outage that outlasts the retries) then costs the account's shared
+StartTaskContact quota about 50 calls -- half a minute at the default pacing, a few minutes if
+each row was retried to its limit -- instead of hours. Scattered failures never trip it: with
+half the rows failing at random, 50 in a row happens about once in 10^15 rows. Optional on top:
+``max_failures`` (a total) and ``max_failure_rate`` (a fraction, after 20 sends).
 """
 
 from __future__ import annotations
@@ -19,6 +28,8 @@ log = structlog.get_logger(__name__)
 
 BATCH = 500
 MIN_SAMPLE_FOR_RATE = 20
+#: Failed rows in a row, with no success between them, that stop a run (0 or None: no limit).
+DEFAULT_MAX_CONSECUTIVE_FAILURES = 50
 
 
 class LedgerWriter:
@@ -30,6 +41,7 @@ class LedgerWriter:
         *,
         max_failures: int | None = None,
         max_failure_rate: float | None = None,
+        max_consecutive_failures: int | None = DEFAULT_MAX_CONSECUTIVE_FAILURES,
         flush_every: float = 0.5,
     ) -> None:
         self._ledger = ledger
@@ -37,6 +49,8 @@ class LedgerWriter:
         self._control = control
         self._max_failures = max_failures
         self._max_failure_rate = max_failure_rate
+        self._max_consecutive = max_consecutive_failures or None
+        self._consecutive = 0
         self._flush_every = flush_every
         self.commits = 0
 
@@ -79,16 +93,25 @@ class LedgerWriter:
         status = RowStatus(outcome.status)
         if status is RowStatus.SUCCEEDED:
             stats.succeeded += 1
+            self._consecutive = 0
         elif status is RowStatus.INVALID:
             stats.invalid += 1
         elif status is RowStatus.UNPROCESSED:
             stats.unprocessed += 1
         elif status is RowStatus.FAILED:
             stats.failed += 1
+            self._consecutive += 1
             self._check_budget()
 
     def _check_budget(self) -> None:
         failed = self._stats.failed
+        if self._max_consecutive is not None and self._consecutive >= self._max_consecutive:
+            self._control.stop(
+                StopReason.ERROR_BUDGET,
+                f"{self._consecutive} rows in a row failed with no success between them "
+                f"(--max-consecutive-failures {self._max_consecutive})",
+            )
+            return
         if self._max_failures is not None and failed > self._max_failures:
             self._control.stop(
                 StopReason.ERROR_BUDGET,

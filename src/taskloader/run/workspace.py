@@ -1,7 +1,9 @@
 """Where a run keeps its ledger and result files: a local directory or an S3 prefix.
 
-Local: the ledger is ``--ledger`` (or ``<out-dir>/ledger.sqlite``), results beside it or in
-``--out-dir``; the ledger's own file lock keeps a second run out.
+Local: the ledger is ``--ledger`` (or ``<out-dir>/ledger.sqlite``, or without either
+``<input file name>-taskloader/ledger.sqlite``), results beside it or in ``--out-dir``, named
+after the ledger (``ledger.results.result_names``); the ledger's own file lock keeps a second
+run out.
 
 S3 (``--out-dir s3://bucket/prefix/``): the run works on a local copy in a temporary directory.
 On entry it takes the S3 overlap lock and downloads ``<prefix>ledger.sqlite`` if a previous run
@@ -25,6 +27,7 @@ import anyio
 
 from taskloader.aws import AwsOptions
 from taskloader.errors import UsageError
+from taskloader.ledger.results import result_names
 from taskloader.ledger.store import Ledger
 from taskloader.storage.s3 import is_s3
 from taskloader.storage.s3_dir import S3OutDir, open_s3_out_dir
@@ -67,12 +70,25 @@ class Workspace:
             snapshot = await anyio.to_thread.run_sync(ledger.backup_to, s3.snapshot_path)
             await s3.checkpoint(snapshot)
             if results:
-                await s3.upload_results(self.results_dir)
+                names = tuple(result_names(ledger.path).values())
+                await s3.upload_results(self.results_dir, names)
+
+
+def input_file_name(location: str) -> str:
+    """The input's whole file name (``callbacks.2026-06-01.csv``), ``stdin`` for ``-``."""
+    if location == "-":
+        return "stdin"
+    name = location.rstrip("/").rsplit("/", 1)[-1]
+    return name if name not in ("", ".", "..") else "input"
 
 
 def default_paths(options: WorkspaceOptions, location: str) -> tuple[Path, Path]:
-    """(ledger, out_dir) of a local run: results beside the ledger unless ``out_dir`` is set."""
-    stem = "stdin" if location == "-" else location.rstrip("/").rsplit("/", 1)[-1].split(".")[0]
+    """(ledger, out_dir) of a local run: results beside the ledger unless ``out_dir`` is set.
+
+    Without either, both live in ``<input file name>-taskloader/``: the whole name, so
+    ``callbacks.2026-06-01.csv`` and ``callbacks.2026-06-02.csv`` never share a ledger.
+    """
+    stem = input_file_name(location)
     if options.ledger:
         ledger = Path(options.ledger)
         out_dir = Path(options.out_dir) if options.out_dir else ledger.parent

@@ -6,6 +6,8 @@ copies::
     <prefix>ledger.lock      the overlap lock (see taskloader.storage.lock)
     <prefix>ledger.sqlite    the last checkpoint of the ledger
     <prefix>succeeded.csv, failed.csv, invalid.csv, unprocessed.csv, summary.json
+                             (the result files, named after the ledger as locally; the
+                             working ledger is ledger.sqlite, so these are the plain names)
 
 :func:`open_s3_out_dir` takes the lock first, then downloads ``ledger.sqlite`` if present, so a
 container stopped and started again resumes from its last checkpoint. S3's copy wins over any
@@ -125,7 +127,8 @@ class S3OutDir:
     async def upload_results(
         self, results_dir: Path, names: Sequence[str] = RESULT_FILES
     ) -> list[S3Url]:
-        """Upload the result files found in ``results_dir``; missing ones are skipped."""
+        """Upload the result files ``names`` found in ``results_dir`` under the same names;
+        missing ones are skipped."""
         uploaded = []
         for name in names:
             path = results_dir / name
