@@ -70,7 +70,9 @@ def test_the_bucket_runs_under_the_configured_rate_and_burst() -> None:
     assert pacer.max_rate == pytest.approx(1.8)
     assert pacer.burst == 4
     assert Pacer(20.0, 1).burst == 1
-    assert Pacer(100.0, 20).burst == 18
+    assert Pacer(20.0, 5).burst == 2  # 0.15 s of bunching at 18/s is 3 requests
+    assert Pacer(100.0, 20).burst == 6
+    assert Pacer(1.0, 100).burst == 90
 
 
 def test_an_isolated_throttle_is_recovered_within_seconds() -> None:

@@ -62,6 +62,8 @@ def test_an_empty_file_is_refused_and_left_alone(tmp_path: Path) -> None:
     assert str(path) in str(info.value)
     assert "--batch-id" in str(info.value)
     assert path.stat().st_size == 0
+    with pytest.raises(LedgerDamagedError, match="empty file"):  # `ledger summary` too
+        LedgerReader.open_readonly(path)
 
 
 def test_a_crash_keeps_every_committed_batch(tmp_path: Path) -> None:

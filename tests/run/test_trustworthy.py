@@ -189,6 +189,11 @@ async def test_a_lost_ledger_creates_no_task_twice(
             Path(f"{ledger}{suffix}").unlink(missing_ok=True)
         if loss == "zero-byte":
             ledger.write_bytes(b"")
+            # Never taken for a new ledger: refused with what to do, nothing sent.
+            with pytest.raises(LedgerError, match="move it aside"):
+                await run(path, ledger=str(ledger))
+            assert len(emulator.contacts()) == 10
+            ledger.rename(ledger.with_name("damaged.sqlite"))  # as the message advises
     report = await run(path, ledger=str(ledger))
     assert report.counts["succeeded"] == 10
     assert_exactly_once(emulator, [f"r{n}" for n in range(10)])
@@ -362,3 +367,18 @@ def test_run_dry_run_writes_a_report(emulator: EmulatorHandle, tmp_path: Path) -
     assert '"invalid": 1' in proc.stdout
     assert len(read_csv(report)) == 1
     assert emulator.contacts() == []
+
+
+@pytest.mark.parametrize(
+    "change", [{"region": "us-west-2"}, {"instance_id": "22222222-1111-4111-8111-111111111111"}]
+)
+async def test_a_ledger_reused_against_another_target_is_refused(
+    run: Any, emulator: EmulatorHandle, tmp_path: Path, change: dict[str, str]
+) -> None:
+    path = write_csv(tmp_path / "tasks.csv", task_rows(5))
+    assert (await run(path)).exit_code == 0
+    with pytest.raises(LedgerError, match="belongs to instance") as info:
+        await run(path, **change)
+    assert next(iter(change.values())) in str(info.value)
+    assert "--force" not in str(info.value)
+    assert len(emulator.contacts()) == 5

@@ -19,12 +19,14 @@ arrival order) admits one waiter at a time, and only that head waiter sleeps for
 Headroom. ``rate`` and ``burst`` are the quota to stay under (``--rate``/``--burst``, by default
 the account's StartTaskContact quota, 2/s burst 5). Pacing exactly at the quota is throttled
 within a second: after the start-up burst the account's bucket is empty and refills at the very
-rate the requests come in, so any request that arrives a little early (network and scheduling
-jitter) finds no token. So the bucket runs ``headroom`` (10 %) under the quota: rate
-``R x 0.9`` and capacity ``min(B - 1, floor(B x 0.9))`` (at least 1). One token is left in the
-account's bucket after the start-up burst, and it gains ``R - 0.9 R`` per second from then on,
-so a request may arrive up to ``1 / (0.9 R)`` early (0.55 s at the defaults) without a throttle.
-The cost is a run 10 % longer than the quota would allow.
+rate the requests come in, so any request that arrives a little early or bunched with others
+(network and scheduling jitter, the first requests waiting for their connections) finds no
+token. So the bucket runs under the quota: rate ``r = R x (1 - headroom)`` (headroom 10 %) and
+capacity ``b = B - max(1, ceil(r x JITTER_S))`` (at most ``B x 0.9``, at least 1), with
+``JITTER_S`` = 0.15 s. Requests then may arrive up to ``(B - b) / r`` seconds bunched (0.55 s
+at the defaults, where ``b`` = 4; 0.17 s at 20/s burst 5, where ``b`` = 2) without a throttle,
+and the account's bucket gains another ``R - r`` tokens a second as the run goes on. The cost is
+a run about 10 % longer than the quota would allow.
 
 Adaptive (AIMD): :meth:`Pacer.on_throttle` multiplies the rate by ``decrease_factor`` (0.75,
 never below ``min_rate``) and then ignores further throttles for ``cooldown`` seconds and
@@ -47,10 +49,12 @@ from collections.abc import Awaitable, Callable
 import anyio
 import structlog
 
-__all__ = ["HEADROOM", "Clock", "Pacer", "Sleep"]
+__all__ = ["HEADROOM", "JITTER_S", "Clock", "Pacer", "Sleep"]
 
-#: How far under the configured rate and burst the bucket runs (see the module docstring).
+#: How far under the configured rate the bucket runs (see the module docstring).
 HEADROOM = 0.1
+#: The bunching of arrivals, in seconds, the bucket's capacity leaves room for under the burst.
+JITTER_S = 0.15
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -67,8 +71,8 @@ class Pacer:
 
     :param rate: the quota to stay under, requests per second (``--rate``).
     :param burst: the quota's burst (``--burst``).
-    :param headroom: the fraction the bucket stays under ``rate`` and ``burst``; 0 paces
-        exactly at them (rate ``R``, capacity ``B``).
+    :param headroom: the fraction the bucket's rate stays under ``rate`` (its capacity under
+        ``burst`` as described above); 0 paces exactly at them (rate ``R``, capacity ``B``).
     :param min_rate: floor for adaptive decreases; default 5 % of the pacing rate, at least
         0.1/s (or the pacing rate itself when that is lower).
     :param decrease_factor: multiplier applied on a throttle.
@@ -101,7 +105,8 @@ class Pacer:
             raise ValueError(f"headroom must be in [0, 1), got {headroom!r}")
         pace = rate * (1.0 - headroom)
         if headroom > 0:
-            burst = max(1, min(burst - 1, math.floor(burst * (1.0 - headroom))))
+            reserve = max(1, math.ceil(pace * JITTER_S))
+            burst = max(1, min(burst - reserve, math.floor(burst * (1.0 - headroom))))
         floor = min(pace, max(0.1, pace * 0.05)) if min_rate is None else min_rate
         if not 0 < floor <= pace:
             raise ValueError(f"min_rate must be in (0, rate={pace:g}], got {floor!r}")

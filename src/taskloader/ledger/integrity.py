@@ -120,10 +120,12 @@ def inspect(path: Path) -> bool:
 
 
 def _resend_advice(batch: str | None) -> str:
+    named = f"--batch-id {batch}" if batch else "the --batch-id it was started with, if any"
     return (
-        "to resume anyway, move the ledger aside and rerun with --batch-id "
-        f"{batch} (rows already created get their existing task back by ClientToken, within "
-        "Amazon Connect's idempotency window)"
+        "to resume anyway, move the ledger aside and rerun the same input with "
+        f"{named} (without --batch-id the batch id is derived from the instance and the "
+        "input's content, so an unchanged input gets it back by itself): rows already created "
+        "get their existing task back by ClientToken, within Amazon Connect's idempotency window"
     )
 
 

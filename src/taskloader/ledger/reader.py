@@ -16,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from taskloader.errors import LedgerError
+from taskloader.errors import LedgerDamagedError, LedgerError
 from taskloader.ledger.records import (
     RECORD_COLUMNS,
     LedgerRecord,
@@ -24,7 +24,7 @@ from taskloader.ledger.records import (
     ToSend,
     record_from_row,
 )
-from taskloader.ledger.schema import RowStatus, connect, read_meta
+from taskloader.ledger.schema import RESTORE_ADVICE, RowStatus, connect, read_meta
 
 
 class LedgerReader:
@@ -55,6 +55,8 @@ class LedgerReader:
         p = Path(path).absolute()
         if not p.is_file():
             raise LedgerError(str(p), "no such ledger file")
+        if p.stat().st_size == 0:
+            raise LedgerDamagedError(str(p), f"it is an empty file (0 bytes). {RESTORE_ADVICE}")
         conn = connect(p, readonly=True)
         try:
             meta = read_meta(conn, p)

@@ -220,10 +220,15 @@ class Ledger(LedgerReader):
         """Store the run's settings (free-form JSON, no secrets) in the meta table."""
         value = json.dumps(dict(settings), sort_keys=True, default=str)
         with self._mu:
-            self._conn.execute("BEGIN IMMEDIATE")
-            write_meta(self._conn, {"settings": value})
-            integrity.stamp_commit(self._conn)
-            self._conn.execute("COMMIT")
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                write_meta(self._conn, {"settings": value})
+                integrity.stamp_commit(self._conn)
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise LedgerError(str(self.path), f"write failed: {exc}") from exc
             self._meta["settings"] = value
 
     def backup_to(self, dest: str | os.PathLike[str]) -> Path:

@@ -141,6 +141,7 @@ async def _import(
                     control,
                     max_failures=settings.max_failures,
                     max_failure_rate=settings.max_failure_rate,
+                    max_consecutive_failures=settings.max_consecutive_failures,
                 )
                 if not control.stopped:
                     with hard_stop, _bare_errors():
