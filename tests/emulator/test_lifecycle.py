@@ -157,8 +157,8 @@ def test_state_file_survives_a_restart(tmp_path: Path) -> None:
         contact = client.describe_contact(InstanceId=iid, ContactId=cid)["Contact"]
         assert contact["TaskTemplateInfo"]["Name"] == "Kept v2"
         again = client.start_task_contact(
-            InstanceId=iid, Name="kept", ContactFlowId="22222222-2222-4222-8222-000000000001",
-            ClientToken="tok",
+            InstanceId=iid, Name="kept", TaskTemplateId=tid,
+            ContactFlowId="22222222-2222-4222-8222-000000000001", ClientToken="tok",
         )["ContactId"]  # fmt: skip
         assert again == cid
         stats = get_json(f"{emu.url}/_emulator/stats")

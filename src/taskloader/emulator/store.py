@@ -65,8 +65,8 @@ class State:
         self.contacts: dict[str, ContactRecord] = {}
         #: Active contacts per instance, oldest first (lifetimes expire from the left).
         self.active: dict[str, deque[ContactRecord]] = defaultdict(deque)
-        #: (InstanceId, ClientToken) -> (ContactId, created epoch seconds)
-        self.tokens: dict[tuple[str, str], tuple[str, float]] = {}
+        #: (InstanceId, ClientToken) -> (ContactId, created epoch seconds, request digest)
+        self.tokens: dict[tuple[str, str], tuple[str, float, str | None]] = {}
         self.token_uses: Counter[tuple[str, str]] = Counter()
         self.chain_counts: Counter[str] = Counter()
         self.template_seq = 0
@@ -130,7 +130,7 @@ class State:
         if contact.client_token is None:
             return 0
         key = (contact.instance_id, contact.client_token)
-        self.tokens[key] = (contact.id, contact.created)
+        self.tokens[key] = (contact.id, contact.created, contact.request_digest)
         self.token_uses[key] += 1
         return self.token_uses[key]
 
