@@ -18,6 +18,7 @@ from taskloader.emulator.settings import (
     parse_faults,
     parse_quotas,
 )
+from taskloader.emulator.sigv4 import CALLER
 from taskloader.emulator.store import Persistence, State
 from taskloader.emulator.world import Instance
 from taskloader.errors import UsageError
@@ -58,9 +59,19 @@ class Backend:
     # -- lookups shared by the operations -------------------------------------------------
 
     def instance(self, op: OperationSpec, instance_id: str) -> Instance:
-        instance = self.world.instances.get(instance_id)
-        if instance is None:
+        """The instance an id (or ARN) names, as the caller's account and Region see it."""
+        instance = self.world.instances.get(instance_id.rsplit("/", 1)[-1])
+        caller = CALLER.get()
+        if instance is None or (instance_id.startswith("arn:") and instance_id != instance.arn):
             raise not_found("Instance", instance_id)
+        # A request signed for another Region reaches that Region's Connect, where this instance
+        # does not exist; an instance of another account is not found either.
+        if (
+            caller is not None
+            and caller.account_id is not None
+            and (caller.region, caller.account_id) != (instance.region, instance.account_id)
+        ):
+            raise not_found("Instance", instance_id, f"Region {caller.region}")
         if not instance.active:
             raise ApiError(
                 op.pick_error("InvalidRequestException", "InvalidParameterException"),

@@ -115,6 +115,21 @@ class ServiceSpec:
 
 
 @cache
+@cache
+def model_source() -> dict[str, Any]:
+    """Which Connect model the emulator serves: the installed botocore's (GET /_emulator/world)."""
+    import botocore
+
+    _, path = Loader().load_data_with_path(f"{SERVICE}/{API_VERSION}/service-2")
+    return {
+        "botocore": botocore.__version__,
+        "service": SERVICE,
+        "api_version": API_VERSION,
+        "path": str(path),
+        "operations": list(OPERATIONS),
+    }
+
+
 def load_service_spec() -> ServiceSpec:
     """Read the installed Connect model once and compile every served operation."""
     model = Loader().load_service_model(SERVICE, "service-2", API_VERSION)
