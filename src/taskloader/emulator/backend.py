@@ -17,6 +17,7 @@ from taskloader.emulator.settings import (
     optional_number,
     parse_faults,
     parse_quotas,
+    time_scale,
 )
 from taskloader.emulator.sigv4 import CALLER
 from taskloader.emulator.store import Persistence, State
@@ -28,6 +29,7 @@ _CONFIG_KEYS = frozenset(
         "quotas",
         "active_task_limit",
         "task_lifetime_s",
+        "time_scale",
         "faults",
         "seed",
         "idempotency_window_s",
@@ -44,12 +46,13 @@ class Backend:
         self.spec: ServiceSpec = load_service_spec()
         self.world = settings.world
         self.clock = clock
-        persistence = Persistence(settings.state_path) if settings.state_path else None
-        self.state = State(persistence)
-        self.quotas = Quotas(settings.quotas)
-        self.faults = FaultInjector(settings.faults, settings.seed)
         self.active_task_limit = settings.active_task_limit
         self.task_lifetime_s = settings.task_lifetime_s
+        self.time_scale = settings.time_scale
+        persistence = Persistence(settings.state_path) if settings.state_path else None
+        self.state = State(persistence, deadline=self.deadline)
+        self.quotas = Quotas(settings.quotas)
+        self.faults = FaultInjector(settings.faults, settings.seed)
         self.idempotency_window_s = settings.idempotency_window_s
         self.schedule_horizon_s = settings.schedule_horizon_s
 
@@ -87,7 +90,13 @@ class Backend:
         return contact
 
     def expire(self) -> None:
-        self.state.expire(self.clock(), self.task_lifetime_s)
+        self.state.expire(self.clock())
+
+    def deadline(self, contact: ContactRecord) -> float | None:
+        """When ``contact`` ends by itself: its own expiry (``connect:ContactExpiry``), else the
+        task lifetime (7 days by default), counted from creation on the scaled clock."""
+        life = contact.expiry_s if contact.expiry_s is not None else self.task_lifetime_s
+        return None if life is None else contact.created + life / self.time_scale
 
     def contact_arn(self, instance_id: str, contact_id: str) -> str:
         return f"{self.world.instance_arn(instance_id)}/contact/{contact_id}"
@@ -108,6 +117,7 @@ class Backend:
             faults = parse_faults(body["faults"], src, self.faults.settings)
         limit = optional_number(body.get("active_task_limit"), src, "active_task_limit")
         lifetime = optional_number(body.get("task_lifetime_s"), src, "task_lifetime_s")
+        scale = time_scale(body.get("time_scale", 1.0), src)
         window = optional_number(body.get("idempotency_window_s", 0), src, "idempotency_window_s")
         horizon = optional_number(body.get("schedule_horizon_s", 0), src, "schedule_horizon_s")
         seed = body.get("seed")
@@ -122,6 +132,10 @@ class Backend:
             self.active_task_limit = None if limit is None else int(limit)
         if "task_lifetime_s" in body:
             self.task_lifetime_s = lifetime
+        if "time_scale" in body:
+            self.time_scale = scale
+        if "task_lifetime_s" in body or "time_scale" in body:
+            self.state.reschedule()
         if "idempotency_window_s" in body and window is not None:
             self.idempotency_window_s = window
         if "schedule_horizon_s" in body and horizon is not None:
@@ -132,6 +146,7 @@ class Backend:
             "quotas": self.quotas.to_json(),
             "active_task_limit": self.active_task_limit,
             "task_lifetime_s": self.task_lifetime_s,
+            "time_scale": self.time_scale,
             "idempotency_window_s": self.idempotency_window_s,
             "schedule_horizon_s": self.schedule_horizon_s,
             "faults": self.faults.settings.to_json(),
@@ -145,6 +160,8 @@ class Backend:
         self.faults = FaultInjector(replace(s.faults), s.seed)
         self.active_task_limit = s.active_task_limit
         self.task_lifetime_s = s.task_lifetime_s
+        self.time_scale = s.time_scale
+        self.state.reschedule()
         self.idempotency_window_s = s.idempotency_window_s
         self.schedule_horizon_s = s.schedule_horizon_s
 

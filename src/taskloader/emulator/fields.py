@@ -104,3 +104,11 @@ def check_segment_attributes(segment: Mapping[str, Any]) -> str | None:
             "in minutes, 1 to 129600"
         )
     return None
+
+
+def expiry_seconds(segment: Mapping[str, Any]) -> float | None:
+    """A checked ``connect:ContactExpiry``'s duration in seconds (None when absent)."""
+    expiry = segment.get("connect:ContactExpiry")
+    if expiry is None:
+        return None
+    return 60.0 * float(expiry["ValueMap"]["ExpiryDuration"]["ValueInteger"])

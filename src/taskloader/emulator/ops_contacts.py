@@ -11,6 +11,7 @@ from taskloader.emulator.fields import (
     MAX_REFERENCES_BYTES,
     check_reference_value,
     check_segment_attributes,
+    expiry_seconds,
     references_size,
 )
 from taskloader.emulator.idempotency import request_digest, reused_token
@@ -126,6 +127,9 @@ def update_contact(b: Backend, op: OperationSpec, p: dict[str, Any]) -> dict[str
     contact.references = references
     contact.segment_attributes = segment
     contact.last_update = b.clock()
+    if contact.active and p.get("SegmentAttributes") is not None:
+        contact.expiry_s = expiry_seconds(segment)
+        b.state.schedule(contact)
     b.state.save_contact(contact)
     return {}
 

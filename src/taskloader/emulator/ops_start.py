@@ -16,6 +16,7 @@ from taskloader.emulator.fields import (
     check_field_value,
     check_reference_value,
     check_segment_attributes,
+    expiry_seconds,
     references_size,
 )
 from taskloader.emulator.idempotency import request_digest, reused_token
@@ -126,6 +127,7 @@ def start_task_contact(b: Backend, op: OperationSpec, p: dict[str, Any]) -> dict
         attributes=attributes,
         segment_attributes=segment,
         scheduled_time=scheduled,
+        expiry_s=expiry_seconds(segment),
         previous_contact_id=previous_id,
         related_contact_id=related_id,
         last_update=now,

@@ -55,6 +55,9 @@ class ContactRecord:
     attributes: dict[str, str] = field(default_factory=dict)
     segment_attributes: dict[str, Any] = field(default_factory=dict)
     scheduled_time: float | None = None
+    #: Emulated seconds this task lives (SegmentAttributes connect:ContactExpiry); None: the
+    #: instance default (7 days).
+    expiry_s: float | None = None
     previous_contact_id: str | None = None
     related_contact_id: str | None = None
     initiation_method: str = "API"
