@@ -14,9 +14,12 @@ import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore
 import botocore.auth
 import pytest
 from botocore import UNSIGNED
@@ -26,8 +29,9 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from taskloader.emulator import EmulatorSettings, EmulatorThread
+from taskloader.emulator import EmulatorSettings, EmulatorThread, load_settings
 from taskloader.emulator.world import DEFAULT_FLOWS, AccessKey, Instance, World
+from taskloader.errors import UsageError
 from tests.conftest import AWS_BIN, NO_RETRIES
 
 ACCOUNT, OTHER_ACCOUNT = "111122223333", "444455556666"
@@ -210,3 +214,51 @@ def test_aws_cli_signs_and_is_verified(verifying: EmulatorThread) -> None:
     expired = aws_cli(verifying, OLD, "list-task-templates", "--instance-id", EAST)
     assert expired.returncode != 0
     assert "ExpiredTokenException" in expired.stderr
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "emulator.example.toml"
+
+
+def test_the_example_world_file_verifies_its_credentials() -> None:
+    """config/emulator.example.toml (shown in docs/emulator.md): a long-term key and a session
+    token with an expiry; /_emulator/world lists them without secrets, and the model source."""
+    settings = load_settings(EXAMPLE)
+    temp = settings.world.access_keys["ASIAIOSFODNN7EXAMPLE"]
+    assert temp.expires == dt.datetime(2030, 1, 1, tzinfo=dt.UTC).timestamp()
+    with EmulatorThread(replace(settings, port=0).without_limits()) as server:
+        iid = "11111111-1111-4111-8111-111111111111"
+        assert start(client(server, temp), iid)
+        west = "66666666-6666-4666-8666-666666666666"
+        assert error_of(client(server, temp), west)[0] == "ResourceNotFoundException"
+        forged = AccessKey(temp.access_key_id, "wrong", temp.account_id, temp.session_token)
+        assert error_of(client(server, forged), iid)[0] == "InvalidSignatureException"
+        with urllib.request.urlopen(f"{server.url}/_emulator/world", timeout=10) as resp:
+            world = json.loads(resp.read())
+    assert world["verify_signatures"] is True
+    assert {c["access_key_id"] for c in world["credentials"]} == {
+        "AKIAIOSFODNN7EXAMPLE",
+        "ASIAIOSFODNN7EXAMPLE",
+    }
+    assert "EXAMPLEKEY" not in json.dumps(world)  # no secret leaves the emulator
+    assert "example-session-token" not in json.dumps(world)
+    assert world["model"]["botocore"] == botocore.__version__
+    assert Path(world["model"]["path"]).exists()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[[world.credentials]]\naccess_key_id = 'A'\n",
+        "[[world.credentials]]\naccess_key_id = 'A'\nsecret_access_key = 's'\n"
+        "expires = 2030-01-01T00:00:00Z\n",
+        "[[world.credentials]]\naccess_key_id = 'A'\nsecret_access_key = 's'\n"
+        "session_token = 't'\nexpires = 2030-01-01T00:00:00\n",
+        "[world]\nverify_signatures = 'yes'\n",
+    ],
+    ids=["no-secret", "expiry-without-token", "naive-expiry", "verify-not-bool"],
+)
+def test_bad_credentials_are_usage_errors(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "world.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(UsageError, match=r"world\.toml"):
+        load_settings(path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from botocore.loaders import Loader
@@ -120,7 +121,8 @@ def model_source() -> dict[str, Any]:
     """Which Connect model the emulator serves: the installed botocore's (GET /_emulator/world)."""
     import botocore
 
-    _, path = Loader().load_data_with_path(f"{SERVICE}/{API_VERSION}/service-2")
+    _, base = Loader().load_data_with_path(f"{SERVICE}/{API_VERSION}/service-2")
+    path = next(iter(sorted(Path(base).parent.glob("service-2.json*"))), Path(base))
     return {
         "botocore": botocore.__version__,
         "service": SERVICE,
