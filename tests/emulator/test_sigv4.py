@@ -42,6 +42,9 @@ FLOW = sorted(DEFAULT_FLOWS)[0]
 GOOD = AccessKey("AKIDGOODGOODGOOD", "good-secret", ACCOUNT)
 TEMP = AccessKey("ASIATEMPTEMPTEMP", "temp-secret", ACCOUNT, "live-token", 4_102_444_800.0)
 OLD = AccessKey("ASIAOLDOLDOLDOLD", "old-secret", ACCOUNT, "old-token", 1_000_000_000.0)
+ROTATED = AccessKey(
+    "ASIAROTATEDROTATE", "rotated-secret", ACCOUNT, "rotated-token", 4_102_444_800.0
+)
 
 
 def instance(iid: str, region: str, account: str = ACCOUNT) -> Instance:
@@ -63,7 +66,7 @@ def verifying_world() -> World:
             WEST: instance(WEST, "us-west-2"),
             FOREIGN: instance(FOREIGN, "us-east-1", OTHER_ACCOUNT),
         },
-        access_keys={k.access_key_id: k for k in (GOOD, TEMP, OLD)},
+        access_keys={k.access_key_id: k for k in (GOOD, TEMP, OLD, ROTATED)},
     )
 
 

@@ -11,6 +11,7 @@ POST /_emulator/config           change quotas, limits and faults at runtime
 POST /_emulator/reset            forget contacts, templates and counters ({"settings": true}
                                  also restores the start-up quotas, limits and faults)
 POST /_emulator/complete-tasks   end every active task
+POST /_emulator/expire-credentials  expire session tokens now ({"access_key_ids": [...]})
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ def add_routes(app: web.Application, backend: Backend) -> None:
             return _json({"Message": str(exc)}, status=400)
         backend.state.reset()
         backend.quotas.reset()
+        backend.expired_keys = frozenset()
         if body.get("settings"):
             backend.restore_settings()
         for preload in request.app[PRELOAD_KEY]:
@@ -110,6 +112,14 @@ def add_routes(app: web.Application, backend: Backend) -> None:
         ended = backend.state.complete_all(backend.clock())
         return _json({"completed": ended})
 
+    async def expire_credentials(request: web.Request) -> web.Response:
+        try:
+            body = await _body(request)
+            expired = backend.expire_credentials(body.get("access_key_ids"))
+        except UsageError as exc:
+            return _json({"Message": str(exc)}, status=400)
+        return _json({"expired": expired})
+
     app.router.add_get("/_emulator/stats", guarded(stats))
     app.router.add_get("/_emulator/contacts", guarded(contacts))
     app.router.add_get("/_emulator/world", guarded(world))
@@ -117,3 +127,4 @@ def add_routes(app: web.Application, backend: Backend) -> None:
     app.router.add_post("/_emulator/config", guarded(post_config))
     app.router.add_post("/_emulator/reset", guarded(reset))
     app.router.add_post("/_emulator/complete-tasks", guarded(complete_tasks))
+    app.router.add_post("/_emulator/expire-credentials", guarded(expire_credentials))

@@ -53,6 +53,8 @@ class Backend:
         self.state = State(persistence, deadline=self.deadline)
         self.quotas = Quotas(settings.quotas)
         self.faults = FaultInjector(settings.faults, settings.seed)
+        #: Session tokens expired at runtime (POST /_emulator/expire-credentials).
+        self.expired_keys: frozenset[str] = frozenset()
         self.idempotency_window_s = settings.idempotency_window_s
         self.schedule_horizon_s = settings.schedule_horizon_s
 
@@ -153,6 +155,17 @@ class Backend:
             "seed": self.faults.seed,
         }
 
+    def expire_credentials(self, access_key_ids: Any) -> list[str]:
+        """Expire these keys' session tokens now (a credential rotation to rehearse)."""
+        if not isinstance(access_key_ids, list) or not all(
+            isinstance(k, str) and k in self.world.access_keys for k in access_key_ids
+        ):
+            raise UsageError("access_key_ids must list access keys the world declares")
+        if any(self.world.access_keys[k].session_token is None for k in access_key_ids):
+            raise UsageError("only temporary credentials (with a session_token) expire")
+        self.expired_keys = self.expired_keys | frozenset(access_key_ids)
+        return sorted(self.expired_keys)
+
     def restore_settings(self) -> None:
         """Back to the start-up quotas, limits and faults (the fault sequence restarts)."""
         s = self.settings
@@ -173,6 +186,7 @@ class Backend:
         per_instance = {iid: st.active_count(iid) for iid in self.world.instances}
         return {
             "requests": {op: dict(codes) for op, codes in st.requests.items()},
+            "requests_by_access_key": dict(st.requests_by_access_key),
             "contacts_created": st.contacts_created,
             "idempotent_replays": st.idempotent_replays,
             "throttled": st.throttled,

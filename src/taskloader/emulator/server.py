@@ -94,8 +94,9 @@ def _operation_handler(backend: Backend, op: OperationSpec, impl: Operation) -> 
                     f"The request body is larger than {MAX_BODY_BYTES} bytes.",
                 ) from None
             signed = SignedRequest(request.method, request.raw_path, request.headers, raw)
-            caller = identify(backend.world, signed, backend.clock())
+            caller = identify(backend.world, signed, backend.clock(), backend.expired_keys)
             CALLER.set(caller)
+            state.requests_by_access_key[caller.access_key] += 1
             if caller.access_key in backend.world.denied_access_keys:
                 raise ApiError(
                     "AccessDeniedException", f"You are not authorized to perform {name}."

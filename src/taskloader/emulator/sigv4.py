@@ -75,8 +75,13 @@ def _invalid(message: str) -> ApiError:
     return ApiError("InvalidSignatureException", message)
 
 
-def identify(world: World, request: SignedRequest, now: float) -> Caller:
-    """The caller of ``request``; raises the ApiError AWS would answer with."""
+def identify(
+    world: World, request: SignedRequest, now: float, expired: frozenset[str] = frozenset()
+) -> Caller:
+    """The caller of ``request``; raises the ApiError AWS would answer with.
+
+    ``expired``: access keys whose session tokens were expired at runtime
+    (``POST /_emulator/expire-credentials``)."""
     header = request.headers.get("Authorization")
     if not header:
         raise ApiError("MissingAuthenticationTokenException", "Missing Authentication Token")
@@ -94,7 +99,9 @@ def identify(world: World, request: SignedRequest, now: float) -> Caller:
         raise ApiError(
             "UnrecognizedClientException", "The security token included in the request is invalid."
         )
-    _check_token(key, request.headers.get("X-Amz-Security-Token"), now)
+    _check_token(
+        key, request.headers.get("X-Amz-Security-Token"), now, key.access_key_id in expired
+    )
     if service != SERVICE:
         raise _invalid(f"Credential should be scoped to correct service: '{SERVICE}'.")
     amz_date = request.headers.get("X-Amz-Date", "")
@@ -119,7 +126,7 @@ def identify(world: World, request: SignedRequest, now: float) -> Caller:
     return Caller(access_key, region, key.account_id)
 
 
-def _check_token(key: AccessKey, sent: str | None, now: float) -> None:
+def _check_token(key: AccessKey, sent: str | None, now: float, expired: bool) -> None:
     if (key.session_token is None) != (sent is None) or (
         key.session_token is not None
         and sent is not None
@@ -128,7 +135,7 @@ def _check_token(key: AccessKey, sent: str | None, now: float) -> None:
         raise ApiError(
             "UnrecognizedClientException", "The security token included in the request is invalid."
         )
-    if key.expires is not None and now >= key.expires:
+    if expired or (key.expires is not None and now >= key.expires):
         raise ApiError(
             "ExpiredTokenException", "The security token included in the request is expired"
         )

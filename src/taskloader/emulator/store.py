@@ -86,6 +86,7 @@ class State:
 
     def reset_counters(self) -> None:
         self.requests: dict[str, Counter[str]] = defaultdict(Counter)
+        self.requests_by_access_key: Counter[str] = Counter()
         self.contacts_created = 0
         self.idempotent_replays = 0
         self.throttled = 0
