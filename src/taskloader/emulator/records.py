@@ -67,6 +67,7 @@ class ContactRecord:
     #: The user a transfer sent the task to; no agent has accepted it, so DescribeContact shows
     #: no AgentInfo (the emulator does not route tasks to agents).
     user_id: str | None = None
+    #: Never set on tasks (UpdateContact refuses them); kept so older state files still load.
     customer_endpoint: dict[str, Any] | None = None
     system_endpoint: dict[str, Any] | None = None
     last_update: float | None = None
