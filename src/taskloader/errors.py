@@ -80,4 +80,18 @@ class FatalApiError(TaskloaderError):
     def __init__(self, code: str, message: str) -> None:
         self.code = code
         self.reason = message
-        super().__init__(f"{code}: {message}")
+        hint = _FATAL_HINTS.get(code)
+        super().__init__(f"{code}: {message}" + (f" ({hint})" if hint else ""))
+
+
+#: What to check for the fatal errors that are most often a setting, not a fault.
+_FATAL_HINTS = {
+    # fatal only when the instance itself is not found (connect/retry.py)
+    "ResourceNotFoundException": "check the Region (--region) and the instance id: an instance "
+    "exists in one Region only",
+    "ExpiredTokenException": "the session token has expired: refresh the credentials",
+    "ExpiredToken": "the session token has expired: refresh the credentials",
+    "InvalidSignatureException": "check the secret access key and the computer's clock",
+    "UnrecognizedClientException": "the access key or session token is not known: check the "
+    "credentials",
+}

@@ -66,6 +66,11 @@ def test_inactive_template() -> None:
         (None, {"QuickConnectId": "q"}, []),
         (None, {"ContactFlowId": "f", "QuickConnectId": "q"}, [Code.AMBIGUOUS_FLOW]),
         ("flow-1", {"ContactFlowId": "f", "QuickConnectId": "q"}, [Code.AMBIGUOUS_FLOW]),
+        # "include only one of these parameters: ContactFlowID, QuickConnectID, or
+        # TaskTemplateID" (StartTaskContact, /work/shared/seeds): a template's own flow
+        # leaves no room for another one
+        ("flow-1", {"ContactFlowId": "f"}, [Code.AMBIGUOUS_FLOW]),
+        ("flow-1", {"QuickConnectId": "q"}, [Code.AMBIGUOUS_FLOW]),
     ],
 )
 def test_a_flow_must_be_determinable(

@@ -124,7 +124,10 @@ def test_preloaded_templates_come_back_after_reset() -> None:
             for t in client.list_task_templates(InstanceId=emu.instance_id)["TaskTemplates"]
         }
         assert names == {"Callback", "Follow-up", "Back-office review"}
-        request = urllib.request.Request(f"{emu.url}/_emulator/reset", data=b"{}", method="POST")
+        request = urllib.request.Request(
+            f"{emu.url}/_emulator/reset", data=b"{}", method="POST",
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
         urllib.request.urlopen(request, timeout=10).close()
         got = client.get_task_template(
             InstanceId=emu.instance_id, TaskTemplateId="aaaaaaaa-0000-4000-8000-000000000001"
@@ -157,8 +160,8 @@ def test_state_file_survives_a_restart(tmp_path: Path) -> None:
         contact = client.describe_contact(InstanceId=iid, ContactId=cid)["Contact"]
         assert contact["TaskTemplateInfo"]["Name"] == "Kept v2"
         again = client.start_task_contact(
-            InstanceId=iid, Name="kept", ContactFlowId="22222222-2222-4222-8222-000000000001",
-            ClientToken="tok",
+            InstanceId=iid, Name="kept", TaskTemplateId=tid,
+            ContactFlowId="22222222-2222-4222-8222-000000000001", ClientToken="tok",
         )["ContactId"]  # fmt: skip
         assert again == cid
         stats = get_json(f"{emu.url}/_emulator/stats")

@@ -149,9 +149,6 @@ CASES: list[Case] = [
      lambda e, c, x: {"InstanceId": e.instance_id, "ContactId": x["contact"]}),
     ("UpdateContact", "InvalidParameterException", 400,
      lambda e, c, x: {"InstanceId": e.instance_id, "ContactId": x["contact"], "Name": "n" * 1025}),
-    ("UpdateContact", "ConflictException", 409,
-     lambda e, c, x: {"InstanceId": e.instance_id, "ContactId": x["ended"],
-                      "QueueInfo": {"Id": x["queue"]}}),
     ("ListContactReferences", "InvalidRequestException", 400,
      lambda e, c, x: {"InstanceId": e.instance_id, "ContactId": x["contact"],
                       "ReferenceTypes": ["URL"], "NextToken": "x"}),
@@ -321,5 +318,9 @@ def test_every_modelled_error_is_provoked() -> None:
                 ("DeleteTaskTemplate", "InvalidRequestException"),
                 ("DescribeContact", "InvalidRequestException"),
                 ("TransferContact", "AccessDeniedException"),
-                ("UpdateContact", "AccessDeniedException")}  # fmt: skip
+                ("UpdateContact", "AccessDeniedException"),
+                # UpdateContact: "both ongoing and completed contacts" can be updated, and the
+                # members that could conflict (QueueInfo, UserInfo, endpoints) are refused on
+                # tasks first (test_fidelity.py), so a task never provokes a ConflictException.
+                ("UpdateContact", "ConflictException")}  # fmt: skip
     assert modelled - covered == set()

@@ -212,20 +212,28 @@ def test_describe_contact_with_template_info(
 
 
 def test_transfer_contact_counts_and_moves_the_task(connect_client: Any, emulator: Any) -> None:
-    """TransferContact moves an active task to a flow/queue/user and answers its id and ARN."""
+    """TransferContact moves an active task to a flow and a queue, then to a user."""
     iid = emulator.instance_id
     cid = connect_client.start_task_contact(
         InstanceId=iid, ContactFlowId=emulator.flow_id, Name="t"
     )["ContactId"]
     out = connect_client.transfer_contact(
-        InstanceId=iid, ContactId=cid, ContactFlowId=emulator.flow_id, QueueId=QUEUE, UserId=USER
+        InstanceId=iid, ContactId=cid, ContactFlowId=emulator.flow_id, QueueId=QUEUE
     )
     assert out["ContactId"] == cid
     assert out["ContactArn"].endswith(f"/contact/{cid}")
     contact = connect_client.describe_contact(InstanceId=iid, ContactId=cid)["Contact"]
     assert contact["QueueInfo"]["Id"] == QUEUE
-    assert contact["AgentInfo"]["Id"] == USER
-    assert emulator.contacts()[0]["Transfers"] == 1
+    assert contact["QueueInfo"]["EnqueueTimestamp"] >= contact["InitiationTimestamp"]
+    assert "AgentInfo" not in contact
+    connect_client.transfer_contact(
+        InstanceId=iid, ContactId=cid, ContactFlowId=emulator.flow_id, UserId=USER
+    )
+    contact = connect_client.describe_contact(InstanceId=iid, ContactId=cid)["Contact"]
+    # AgentInfo is "the agent who accepted the contact" (model): no agent accepted this task
+    assert "AgentInfo" not in contact
+    (seen,) = emulator.contacts()
+    assert (seen["Transfers"], seen["TransferredToUser"]) == (2, USER)
 
 
 def test_update_contact_and_list_references(connect_client: Any, emulator: Any) -> None:

@@ -30,6 +30,7 @@ from taskloader.checks.request import (
     IN_PAST,
     NO_FLOW,
     NO_NAME,
+    TEMPLATE_HAS_FLOW,
     CrossRowChecks,
     Limits,
     attributes_too_large,
@@ -150,6 +151,7 @@ def _request_rules(
         _desc_long=description_too_long(limits),
         _ambiguous=AMBIGUOUS_FLOW,
         _no_flow=NO_FLOW,
+        _has_flow=TEMPLATE_HAS_FLOW,
         _past=IN_PAST,
         _far=too_far(limits),
     )
@@ -173,6 +175,7 @@ def _request_rules(
         ]
     flows = [params[p] for p in ("ContactFlowId", "QuickConnectId") if p in params]
     needs_flow = template is None or not template.contact_flow_id
+    # the cases of request.validate: both given; given beside a template's own flow; none
     if len(flows) == 2:
         src += [
             f"    if {flows[0]} is not None and {flows[1]} is not None:",
@@ -183,10 +186,17 @@ def _request_rules(
                 f"    elif {flows[0]} is None and {flows[1]} is None:",
                 "        problems.append(_no_flow)",
             ]
+        else:
+            src += [
+                f"    elif {flows[0]} is not None or {flows[1]} is not None:",
+                "        problems.append(_has_flow)",
+            ]
     elif needs_flow and flows:
         src += [f"    if {flows[0]} is None:", "        problems.append(_no_flow)"]
     elif needs_flow:
         src.append("    problems.append(_no_flow)")
+    elif flows:
+        src += [f"    if {flows[0]} is not None:", "        problems.append(_has_flow)"]
     if template is not None and template.required:
         for k, (field_name, param) in enumerate(required_fields(template)):
             ns[f"_req{k}"] = required_missing(field_name)

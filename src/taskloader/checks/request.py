@@ -98,6 +98,14 @@ AMBIGUOUS_FLOW = Problem(
     "contact_flow_id",
     "give either contact_flow_id or quick_connect_id, not both",
 )
+#: StartTaskContact: "include only one of these parameters: ContactFlowID, QuickConnectID, or
+#: TaskTemplateID ... If more than one parameter is specified ... the request returns an error"
+#: (API reference, StartTaskContact); a template without a flow takes a flow beside it.
+TEMPLATE_HAS_FLOW = Problem(
+    Code.AMBIGUOUS_FLOW,
+    "contact_flow_id",
+    "the template has its own flow: give no contact_flow_id or quick_connect_id with it",
+)
 NO_FLOW = Problem(
     Code.NO_FLOW,
     "contact_flow_id",
@@ -160,9 +168,12 @@ def validate(request: TaskRequest, template: TaskTemplate | None, limits: Limits
     if description and len(description) > limits.description_max:
         problems.append(description_too_long(limits))
     flows = ("ContactFlowId" in params) + ("QuickConnectId" in params)
+    template_flow = template is not None and bool(template.contact_flow_id)
     if flows > 1:
         problems.append(AMBIGUOUS_FLOW)
-    elif flows == 0 and (template is None or not template.contact_flow_id):
+    elif flows and template_flow:
+        problems.append(TEMPLATE_HAS_FLOW)
+    elif flows == 0 and not template_flow:
         problems.append(NO_FLOW)
     refs: dict[str, dict[str, str]] = params.get("References") or {}
     if template is not None and template.required:

@@ -1,5 +1,8 @@
 """The ``/_emulator/`` inspection and control endpoints (no auth, never throttled or faulted).
 
+Only for the local machine: :mod:`taskloader.emulator.guard` checks Host, Origin and
+Content-Type first.
+
 GET  /_emulator/stats            counters (see docs/emulator.md)
 GET  /_emulator/contacts         every contact created
 GET  /_emulator/world            instances and their resources
@@ -8,18 +11,21 @@ POST /_emulator/config           change quotas, limits and faults at runtime
 POST /_emulator/reset            forget contacts, templates and counters ({"settings": true}
                                  also restores the start-up quotas, limits and faults)
 POST /_emulator/complete-tasks   end every active task
+POST /_emulator/expire-credentials  expire session tokens now ({"access_key_ids": [...]})
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from taskloader.emulator.backend import Backend
+from taskloader.emulator.guard import admin_refusal
+from taskloader.emulator.model import model_source
 from taskloader.errors import UsageError
 
 #: Called after a reset to put preloaded templates back; set by the runner.
@@ -49,8 +55,24 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return data
 
 
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
 def add_routes(app: web.Application, backend: Backend) -> None:
     app[PRELOAD_KEY] = []
+    bound_host = backend.settings.host
+
+    def guarded(handler: Handler) -> Handler:
+        async def guard(request: web.Request) -> web.Response:
+            refusal = admin_refusal(request, bound_host)
+            if refusal is not None:
+                return _json({"Message": refusal[1]}, status=refusal[0])
+            try:
+                return await handler(request)
+            except web.HTTPRequestEntityTooLarge:
+                return _json({"Message": "The request body is too large."}, status=413)
+
+        return guard
 
     async def stats(request: web.Request) -> web.Response:
         return _json(backend.stats())
@@ -59,7 +81,7 @@ def add_routes(app: web.Application, backend: Backend) -> None:
         return _json(backend.contacts_json())
 
     async def world(request: web.Request) -> web.Response:
-        return _json(backend.world.to_json())
+        return _json({**backend.world.to_json(), "model": model_source()})
 
     async def get_config(request: web.Request) -> web.Response:
         return _json(backend.config_json())
@@ -78,6 +100,7 @@ def add_routes(app: web.Application, backend: Backend) -> None:
             return _json({"Message": str(exc)}, status=400)
         backend.state.reset()
         backend.quotas.reset()
+        backend.expired_keys = frozenset()
         if body.get("settings"):
             backend.restore_settings()
         for preload in request.app[PRELOAD_KEY]:
@@ -89,10 +112,19 @@ def add_routes(app: web.Application, backend: Backend) -> None:
         ended = backend.state.complete_all(backend.clock())
         return _json({"completed": ended})
 
-    app.router.add_get("/_emulator/stats", stats)
-    app.router.add_get("/_emulator/contacts", contacts)
-    app.router.add_get("/_emulator/world", world)
-    app.router.add_get("/_emulator/config", get_config)
-    app.router.add_post("/_emulator/config", post_config)
-    app.router.add_post("/_emulator/reset", reset)
-    app.router.add_post("/_emulator/complete-tasks", complete_tasks)
+    async def expire_credentials(request: web.Request) -> web.Response:
+        try:
+            body = await _body(request)
+            expired = backend.expire_credentials(body.get("access_key_ids"))
+        except UsageError as exc:
+            return _json({"Message": str(exc)}, status=400)
+        return _json({"expired": expired})
+
+    app.router.add_get("/_emulator/stats", guarded(stats))
+    app.router.add_get("/_emulator/contacts", guarded(contacts))
+    app.router.add_get("/_emulator/world", guarded(world))
+    app.router.add_get("/_emulator/config", guarded(get_config))
+    app.router.add_post("/_emulator/config", guarded(post_config))
+    app.router.add_post("/_emulator/reset", guarded(reset))
+    app.router.add_post("/_emulator/complete-tasks", guarded(complete_tasks))
+    app.router.add_post("/_emulator/expire-credentials", guarded(expire_credentials))

@@ -8,11 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-#: Status of errors that AWS front ends emit but Connect's model does not describe.
+#: Status of errors that AWS front ends emit but Connect's model does not describe (AWS's common
+#: errors: https://docs.aws.amazon.com/connect/latest/APIReference/CommonErrors.html).
 PROTOCOL_STATUS: dict[str, int] = {
     "UnknownOperationException": 404,
     "SerializationException": 400,
     "MissingAuthenticationTokenException": 403,
+    "IncompleteSignatureException": 403,
+    "UnrecognizedClientException": 403,
+    "InvalidSignatureException": 403,
+    "ExpiredTokenException": 403,
+    "RequestEntityTooLargeException": 413,
     "ServiceUnavailableException": 503,
 }
 

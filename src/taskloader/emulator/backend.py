@@ -17,7 +17,9 @@ from taskloader.emulator.settings import (
     optional_number,
     parse_faults,
     parse_quotas,
+    time_scale,
 )
+from taskloader.emulator.sigv4 import CALLER
 from taskloader.emulator.store import Persistence, State
 from taskloader.emulator.world import Instance
 from taskloader.errors import UsageError
@@ -27,6 +29,7 @@ _CONFIG_KEYS = frozenset(
         "quotas",
         "active_task_limit",
         "task_lifetime_s",
+        "time_scale",
         "faults",
         "seed",
         "idempotency_window_s",
@@ -43,12 +46,15 @@ class Backend:
         self.spec: ServiceSpec = load_service_spec()
         self.world = settings.world
         self.clock = clock
-        persistence = Persistence(settings.state_path) if settings.state_path else None
-        self.state = State(persistence)
-        self.quotas = Quotas(settings.quotas)
-        self.faults = FaultInjector(settings.faults, settings.seed)
         self.active_task_limit = settings.active_task_limit
         self.task_lifetime_s = settings.task_lifetime_s
+        self.time_scale = settings.time_scale
+        persistence = Persistence(settings.state_path) if settings.state_path else None
+        self.state = State(persistence, deadline=self.deadline)
+        self.quotas = Quotas(settings.quotas)
+        self.faults = FaultInjector(settings.faults, settings.seed)
+        #: Session tokens expired at runtime (POST /_emulator/expire-credentials).
+        self.expired_keys: frozenset[str] = frozenset()
         self.idempotency_window_s = settings.idempotency_window_s
         self.schedule_horizon_s = settings.schedule_horizon_s
 
@@ -58,9 +64,19 @@ class Backend:
     # -- lookups shared by the operations -------------------------------------------------
 
     def instance(self, op: OperationSpec, instance_id: str) -> Instance:
-        instance = self.world.instances.get(instance_id)
-        if instance is None:
+        """The instance an id (or ARN) names, as the caller's account and Region see it."""
+        instance = self.world.instances.get(instance_id.rsplit("/", 1)[-1])
+        caller = CALLER.get()
+        if instance is None or (instance_id.startswith("arn:") and instance_id != instance.arn):
             raise not_found("Instance", instance_id)
+        # A request signed for another Region reaches that Region's Connect, where this instance
+        # does not exist; an instance of another account is not found either.
+        if (
+            caller is not None
+            and caller.account_id is not None
+            and (caller.region, caller.account_id) != (instance.region, instance.account_id)
+        ):
+            raise not_found("Instance", instance_id, f"Region {caller.region}")
         if not instance.active:
             raise ApiError(
                 op.pick_error("InvalidRequestException", "InvalidParameterException"),
@@ -76,7 +92,13 @@ class Backend:
         return contact
 
     def expire(self) -> None:
-        self.state.expire(self.clock(), self.task_lifetime_s)
+        self.state.expire(self.clock())
+
+    def deadline(self, contact: ContactRecord) -> float | None:
+        """When ``contact`` ends by itself: its own expiry (``connect:ContactExpiry``), else the
+        task lifetime (7 days by default), counted from creation on the scaled clock."""
+        life = contact.expiry_s if contact.expiry_s is not None else self.task_lifetime_s
+        return None if life is None else contact.created + life / self.time_scale
 
     def contact_arn(self, instance_id: str, contact_id: str) -> str:
         return f"{self.world.instance_arn(instance_id)}/contact/{contact_id}"
@@ -97,6 +119,7 @@ class Backend:
             faults = parse_faults(body["faults"], src, self.faults.settings)
         limit = optional_number(body.get("active_task_limit"), src, "active_task_limit")
         lifetime = optional_number(body.get("task_lifetime_s"), src, "task_lifetime_s")
+        scale = time_scale(body.get("time_scale", 1.0), src)
         window = optional_number(body.get("idempotency_window_s", 0), src, "idempotency_window_s")
         horizon = optional_number(body.get("schedule_horizon_s", 0), src, "schedule_horizon_s")
         seed = body.get("seed")
@@ -111,6 +134,10 @@ class Backend:
             self.active_task_limit = None if limit is None else int(limit)
         if "task_lifetime_s" in body:
             self.task_lifetime_s = lifetime
+        if "time_scale" in body:
+            self.time_scale = scale
+        if "task_lifetime_s" in body or "time_scale" in body:
+            self.state.reschedule()
         if "idempotency_window_s" in body and window is not None:
             self.idempotency_window_s = window
         if "schedule_horizon_s" in body and horizon is not None:
@@ -121,11 +148,23 @@ class Backend:
             "quotas": self.quotas.to_json(),
             "active_task_limit": self.active_task_limit,
             "task_lifetime_s": self.task_lifetime_s,
+            "time_scale": self.time_scale,
             "idempotency_window_s": self.idempotency_window_s,
             "schedule_horizon_s": self.schedule_horizon_s,
             "faults": self.faults.settings.to_json(),
             "seed": self.faults.seed,
         }
+
+    def expire_credentials(self, access_key_ids: Any) -> list[str]:
+        """Expire these keys' session tokens now (a credential rotation to rehearse)."""
+        if not isinstance(access_key_ids, list) or not all(
+            isinstance(k, str) and k in self.world.access_keys for k in access_key_ids
+        ):
+            raise UsageError("access_key_ids must list access keys the world declares")
+        if any(self.world.access_keys[k].session_token is None for k in access_key_ids):
+            raise UsageError("only temporary credentials (with a session_token) expire")
+        self.expired_keys = self.expired_keys | frozenset(access_key_ids)
+        return sorted(self.expired_keys)
 
     def restore_settings(self) -> None:
         """Back to the start-up quotas, limits and faults (the fault sequence restarts)."""
@@ -134,6 +173,8 @@ class Backend:
         self.faults = FaultInjector(replace(s.faults), s.seed)
         self.active_task_limit = s.active_task_limit
         self.task_lifetime_s = s.task_lifetime_s
+        self.time_scale = s.time_scale
+        self.state.reschedule()
         self.idempotency_window_s = s.idempotency_window_s
         self.schedule_horizon_s = s.schedule_horizon_s
 
@@ -145,6 +186,7 @@ class Backend:
         per_instance = {iid: st.active_count(iid) for iid in self.world.instances}
         return {
             "requests": {op: dict(codes) for op, codes in st.requests.items()},
+            "requests_by_access_key": dict(st.requests_by_access_key),
             "contacts_created": st.contacts_created,
             "idempotent_replays": st.idempotent_replays,
             "throttled": st.throttled,

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from taskloader.mapping.formats import is_number
+
 #: Reference types StartTaskContact accepts at creation.
 CREATABLE_REFERENCE_TYPES = frozenset({"URL", "NUMBER", "STRING", "DATE", "EMAIL"})
 
@@ -39,7 +41,6 @@ MAX_ATTRIBUTES_BYTES = 32768
 TEXT_MAX_CHARS = 511  # "fewer than 512 characters"
 TEXT_AREA_MAX_CHARS = 4095  # "fewer than 4,096 characters"
 
-_NUMBER = re.compile(r"-?\d+(\.\d+)?\Z")
 _EPOCH = re.compile(r"\d{1,13}\Z")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+\Z")
 _ATTRIBUTE_KEY = re.compile(r"[A-Za-z0-9_-]+\Z")
@@ -47,7 +48,7 @@ _ATTRIBUTE_KEY = re.compile(r"[A-Za-z0-9_-]+\Z")
 
 def check_reference_value(ref_type: str, value: str) -> str | None:
     """The format rule of a reference type (NUMBER, DATE, URL, EMAIL; STRING is free)."""
-    if ref_type == "NUMBER" and not _NUMBER.match(value):
+    if ref_type == "NUMBER" and not is_number(value):  # the rule taskloader validate applies
         return "must be a number"
     if ref_type == "DATE" and not _EPOCH.match(value):
         return "must be an epoch timestamp"
@@ -103,3 +104,11 @@ def check_segment_attributes(segment: Mapping[str, Any]) -> str | None:
             "in minutes, 1 to 129600"
         )
     return None
+
+
+def expiry_seconds(segment: Mapping[str, Any]) -> float | None:
+    """A checked ``connect:ContactExpiry``'s duration in seconds (None when absent)."""
+    expiry = segment.get("connect:ContactExpiry")
+    if expiry is None:
+        return None
+    return 60.0 * float(expiry["ValueMap"]["ExpiryDuration"]["ValueInteger"])

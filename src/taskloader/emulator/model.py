@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from botocore.loaders import Loader
@@ -115,6 +116,22 @@ class ServiceSpec:
 
 
 @cache
+@cache
+def model_source() -> dict[str, Any]:
+    """Which Connect model the emulator serves: the installed botocore's (GET /_emulator/world)."""
+    import botocore
+
+    _, base = Loader().load_data_with_path(f"{SERVICE}/{API_VERSION}/service-2")
+    path = next(iter(sorted(Path(base).parent.glob("service-2.json*"))), Path(base))
+    return {
+        "botocore": botocore.__version__,
+        "service": SERVICE,
+        "api_version": API_VERSION,
+        "path": str(path),
+        "operations": list(OPERATIONS),
+    }
+
+
 def load_service_spec() -> ServiceSpec:
     """Read the installed Connect model once and compile every served operation."""
     model = Loader().load_service_model(SERVICE, "service-2", API_VERSION)

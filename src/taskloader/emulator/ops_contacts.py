@@ -11,10 +11,11 @@ from taskloader.emulator.fields import (
     MAX_REFERENCES_BYTES,
     check_reference_value,
     check_segment_attributes,
+    expiry_seconds,
     references_size,
 )
+from taskloader.emulator.idempotency import request_digest, reused_token
 from taskloader.emulator.model import OperationSpec
-from taskloader.emulator.world import Instance
 
 MAX_TRANSFERS = 11
 _UPDATABLE = (
@@ -27,6 +28,9 @@ _UPDATABLE = (
     "CustomerEndpoint",
     "SystemEndpoint",
 )
+#: UpdateContact members that "can only be updated for external audio contacts" (the model's
+#: docs of QueueInfo, UserInfo, CustomerEndpoint and SystemEndpoint); every contact here is a task.
+_EXTERNAL_AUDIO_ONLY = ("QueueInfo", "UserInfo", "CustomerEndpoint", "SystemEndpoint")
 _SUMMARY_KEY = {
     "URL": "Url",
     "ATTACHMENT": "Attachment",
@@ -43,30 +47,26 @@ def _user_id(user: str) -> str:
     return user.rsplit("/", 1)[-1]
 
 
-def _check_queue_and_user(instance: Instance, queue_id: Any, user: Any) -> None:
+def transfer_contact(b: Backend, op: OperationSpec, p: dict[str, Any]) -> dict[str, Any]:
+    instance = b.instance(op, p["InstanceId"])
+    contact = b.contact(instance.id, p["ContactId"])
+    queue_id, user = p.get("QueueId"), p.get("UserId")
+    if queue_id and user:
+        # TransferContact's docs: "Do not use both QueueId and UserId in the same call."
+        raise ApiError("InvalidRequestException", "Pass QueueId or UserId, not both.")
+    flow_id = p["ContactFlowId"]
+    if flow_id not in instance.contact_flows:
+        raise not_found("Contact flow", flow_id, f"instance {instance.id!r}")
     if queue_id and queue_id not in instance.queues:
         raise not_found("Queue", queue_id, f"instance {instance.id!r}")
     if user and _user_id(user) not in instance.users:
         raise not_found("User", user, f"instance {instance.id!r}")
-
-
-def transfer_contact(b: Backend, op: OperationSpec, p: dict[str, Any]) -> dict[str, Any]:
-    instance = b.instance(op, p["InstanceId"])
-    contact = b.contact(instance.id, p["ContactId"])
-    flow_id = p["ContactFlowId"]
-    if flow_id not in instance.contact_flows:
-        raise not_found("Contact flow", flow_id, f"instance {instance.id!r}")
-    queue_id, user = p.get("QueueId"), p.get("UserId")
-    _check_queue_and_user(instance, queue_id, user)
     result = {"ContactId": contact.id, "ContactArn": contact.arn}
     token = p.get("ClientToken")
-    signature = [flow_id, queue_id, user]
+    digest = request_digest(p)
     if token is not None and token in contact.transfer_tokens:
-        if contact.transfer_tokens[token] != signature:
-            raise ApiError(
-                "IdempotencyException",
-                "This ClientToken was already used for a transfer with other parameters.",
-            )
+        if contact.transfer_tokens[token] != digest:
+            raise reused_token("TransferContact")
         return result
     if not contact.active:
         raise ApiError("InvalidRequestException", "Only active TASK contacts can be transferred.")
@@ -75,13 +75,16 @@ def transfer_contact(b: Backend, op: OperationSpec, p: dict[str, Any]) -> dict[s
             "ServiceQuotaExceededException",
             f"A contact can be transferred at most {MAX_TRANSFERS} times.",
         )
+    now = b.clock()
     contact.transfers += 1
     contact.contact_flow_id = flow_id
-    contact.queue_id = queue_id or contact.queue_id
-    contact.user_id = _user_id(user) if user else contact.user_id
-    contact.last_update = b.clock()
+    if queue_id:
+        contact.queue_id, contact.enqueued, contact.user_id = queue_id, now, None
+    if user:
+        contact.queue_id, contact.enqueued, contact.user_id = None, None, _user_id(user)
+    contact.last_update = now
     if token is not None:
-        contact.transfer_tokens[token] = signature
+        contact.transfer_tokens[token] = digest
     b.state.save_contact(contact)
     return result
 
@@ -91,13 +94,12 @@ def update_contact(b: Backend, op: OperationSpec, p: dict[str, Any]) -> dict[str
     contact = b.contact(instance.id, p["ContactId"])
     if not any(p.get(k) is not None for k in _UPDATABLE):
         raise ApiError("InvalidRequestException", "Pass at least one contact property to update.")
-    queue_id = (p.get("QueueInfo") or {}).get("Id")
-    user = (p.get("UserInfo") or {}).get("UserId")
-    _check_queue_and_user(instance, queue_id, user)
-    if (queue_id or user) and not contact.active:
-        raise ApiError(
-            "ConflictException", "The contact has ended; its queue or agent cannot change."
-        )
+    for key in _EXTERNAL_AUDIO_ONLY:
+        if p.get(key) is not None:
+            raise ApiError(
+                "InvalidRequestException",
+                f"{key} can only be updated for external audio contacts, not TASK contacts.",
+            )
     references = dict(contact.references)
     for key, ref in (p.get("References") or {}).items():
         if ref["Type"] not in CREATABLE_REFERENCE_TYPES:
@@ -124,15 +126,10 @@ def update_contact(b: Backend, op: OperationSpec, p: dict[str, Any]) -> dict[str
         contact.description = p["Description"]
     contact.references = references
     contact.segment_attributes = segment
-    contact.queue_id = queue_id or contact.queue_id
-    contact.user_id = _user_id(user) if user else contact.user_id
-    for key, attr in (
-        ("CustomerEndpoint", "customer_endpoint"),
-        ("SystemEndpoint", "system_endpoint"),
-    ):
-        if p.get(key) is not None:
-            setattr(contact, attr, p[key])
     contact.last_update = b.clock()
+    if contact.active and p.get("SegmentAttributes") is not None:
+        contact.expiry_s = expiry_seconds(segment)
+        b.state.schedule(contact)
     b.state.save_contact(contact)
     return {}
 
@@ -158,7 +155,8 @@ def describe_contact(b: Backend, op: OperationSpec, p: dict[str, Any]) -> dict[s
     out: dict[str, Any] = {
         "Arn": c.arn,
         "Id": c.id,
-        "InitialContactId": c.id,
+        # "If this contact is related to other contacts, this is the ID of the initial contact."
+        "InitialContactId": c.initial_contact_id or c.id,
         "InitiationMethod": c.initiation_method,
         "Name": c.name,
         "Channel": "TASK",
@@ -173,12 +171,19 @@ def describe_contact(b: Backend, op: OperationSpec, p: dict[str, Any]) -> dict[s
         "RelatedContactId": c.related_contact_id,
         "ScheduledTimestamp": c.scheduled_time,
         "DisconnectTimestamp": round(c.disconnected, 3) if c.disconnected else None,
-        "QueueInfo": {"Id": c.queue_id} if c.queue_id else None,
-        "AgentInfo": {"Id": c.user_id} if c.user_id else None,
-        "CustomerEndpoint": c.customer_endpoint,
-        "SystemEndpoint": c.system_endpoint,
+        "QueueInfo": _queue_info(c.queue_id, c.enqueued),
+        # AgentInfo is "the agent who accepted the contact": none does here (no routing).
     }
     out.update({k: v for k, v in optional.items() if v is not None})
     if c.task_template_arn:
         out["TaskTemplateInfo"] = {"Arn": c.task_template_arn, "Name": c.task_template_name}
     return {"Contact": out}
+
+
+def _queue_info(queue_id: str | None, enqueued: float | None) -> dict[str, Any] | None:
+    if queue_id is None:
+        return None
+    info: dict[str, Any] = {"Id": queue_id}
+    if enqueued is not None:
+        info["EnqueueTimestamp"] = round(enqueued, 3)
+    return info

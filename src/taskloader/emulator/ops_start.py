@@ -16,8 +16,10 @@ from taskloader.emulator.fields import (
     check_field_value,
     check_reference_value,
     check_segment_attributes,
+    expiry_seconds,
     references_size,
 )
+from taskloader.emulator.idempotency import request_digest, reused_token
 from taskloader.emulator.model import OperationSpec
 from taskloader.emulator.records import ContactRecord, TemplateRecord
 from taskloader.emulator.world import Instance
@@ -35,9 +37,12 @@ def start_task_contact(b: Backend, op: OperationSpec, p: dict[str, Any]) -> dict
     instance = b.instance(op, p["InstanceId"])
     now = b.clock()
     token = p.get("ClientToken")
+    digest = request_digest(p)
     if token is not None:
         seen = b.state.tokens.get((instance.id, token))
         if seen is not None and now - seen[1] < b.idempotency_window_s:
+            if seen[2] is not None and seen[2] != digest:
+                raise reused_token("StartTaskContact")
             b.state.idempotent_replays += 1
             return {"ContactId": seen[0]}
 
@@ -81,8 +86,11 @@ def start_task_contact(b: Backend, op: OperationSpec, p: dict[str, Any]) -> dict
             raise _invalid(f"ScheduledTime must be at most {days:g} days in the future.")
 
     previous_id = p.get("PreviousContactId")
+    initial_id: str | None = None
     if previous_id is not None:
-        b.contact(instance.id, previous_id)
+        # DescribeContact's InitialContactId: "the ID of the initial contact" of a chain
+        previous = b.contact(instance.id, previous_id)
+        initial_id = previous.initial_contact_id or previous.id
         if b.state.chain_counts[previous_id] >= MAX_TASKS_PER_PREVIOUS_CONTACT:
             raise ApiError(
                 "ServiceQuotaExceededException",
@@ -106,6 +114,8 @@ def start_task_contact(b: Backend, op: OperationSpec, p: dict[str, Any]) -> dict
         created=now,
         description=p.get("Description"),
         client_token=token,
+        request_digest=digest,
+        initial_contact_id=initial_id,
         contact_flow_id=p.get("ContactFlowId")
         or (template.current.get("ContactFlowId") if template else None),
         quick_connect_id=p.get("QuickConnectId"),
@@ -117,6 +127,7 @@ def start_task_contact(b: Backend, op: OperationSpec, p: dict[str, Any]) -> dict
         attributes=attributes,
         segment_attributes=segment,
         scheduled_time=scheduled,
+        expiry_s=expiry_seconds(segment),
         previous_contact_id=previous_id,
         related_contact_id=related_id,
         last_update=now,
@@ -126,7 +137,14 @@ def start_task_contact(b: Backend, op: OperationSpec, p: dict[str, Any]) -> dict
 
 
 def _flow_and_template(b: Backend, instance: Instance, p: dict[str, Any]) -> TemplateRecord | None:
-    """Exactly one flow source: ContactFlowId, QuickConnectId, or the template's own flow."""
+    """Exactly one flow source: ContactFlowId, QuickConnectId, or the template's own flow.
+
+    StartTaskContact's page: "include only one of these parameters: ContactFlowID,
+    QuickConnectID, or TaskTemplateID. Only one parameter is required as long as the task
+    template has a flow configured to run it. If more than one parameter is specified, or only
+    the TaskTemplateID is specified but it does not have a flow configured, the request returns
+    an error". A template without a flow therefore takes one of the other two beside it.
+    """
     flow_id = p.get("ContactFlowId") or None
     quick_connect_id = p.get("QuickConnectId") or None
     template_id = p.get("TaskTemplateId")
@@ -149,17 +167,23 @@ def _flow_and_template(b: Backend, instance: Instance, p: dict[str, Any]) -> Tem
                 "InvalidRequestException",
                 f"Task template {template_id!r} is INACTIVE; tasks need an ACTIVE template.",
             )
-    if not (flow_id or quick_connect_id):
+    own_flow = template is not None and bool(template.current.get("ContactFlowId"))
+    if own_flow and (flow_id or quick_connect_id):
+        raise ApiError(
+            "InvalidRequestException",
+            "Pass only one of ContactFlowId, QuickConnectId or TaskTemplateId: the task "
+            "template has its own flow.",
+        )
+    if not (flow_id or quick_connect_id or own_flow):
         if template is None:
             raise ApiError(
                 "InvalidRequestException",
                 "One of ContactFlowId, QuickConnectId or TaskTemplateId is required.",
             )
-        if not template.current.get("ContactFlowId"):
-            raise ApiError(
-                "InvalidRequestException",
-                "The task template has no ContactFlowId; pass ContactFlowId or QuickConnectId.",
-            )
+        raise ApiError(
+            "InvalidRequestException",
+            "The task template has no ContactFlowId; pass ContactFlowId or QuickConnectId.",
+        )
     return template
 
 

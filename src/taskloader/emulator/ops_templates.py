@@ -15,6 +15,7 @@ from taskloader.emulator.fields import (
     check_field_value,
     check_reference_value,
 )
+from taskloader.emulator.idempotency import request_digest, reused_token
 from taskloader.emulator.model import OperationSpec
 from taskloader.emulator.records import TemplateRecord
 from taskloader.emulator.world import Instance
@@ -32,9 +33,13 @@ def create_task_template(b: Backend, op: OperationSpec, p: dict[str, Any]) -> di
     instance = b.instance(op, p["InstanceId"])
     templates = b.state.templates[instance.id]
     token = p.get("ClientToken")
+    digest = request_digest(p)
     if token:
         for record in templates.values():
-            if record.versions[0].get("_ClientToken") == token:
+            first = record.versions[0]
+            if first.get("_ClientToken") == token:
+                if first.get("_RequestDigest", digest) != digest:
+                    raise reused_token("CreateTaskTemplate")
                 return {"Id": record.id, "Arn": record.arn}
     if len(templates) >= MAX_TEMPLATES_PER_INSTANCE:
         raise ApiError(
@@ -48,6 +53,7 @@ def create_task_template(b: Backend, op: OperationSpec, p: dict[str, Any]) -> di
     doc = _document(p, template_id, arn, p.get("Name"), p.get("Status") or "ACTIVE", now, now)
     if token:
         doc["_ClientToken"] = token
+        doc["_RequestDigest"] = digest
     b.state.template_seq += 1
     record = TemplateRecord(instance.id, template_id, arn, b.state.template_seq, [doc])
     b.state.save_template(record)

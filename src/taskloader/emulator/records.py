@@ -41,6 +41,10 @@ class ContactRecord:
     created: float
     description: str | None = None
     client_token: str | None = None
+    #: Digest of the creating request's parameters (idempotency.request_digest).
+    request_digest: str | None = None
+    #: The first contact of a PreviousContactId chain (None: this contact itself).
+    initial_contact_id: str | None = None
     contact_flow_id: str | None = None
     quick_connect_id: str | None = None
     task_template_id: str | None = None
@@ -51,18 +55,26 @@ class ContactRecord:
     attributes: dict[str, str] = field(default_factory=dict)
     segment_attributes: dict[str, Any] = field(default_factory=dict)
     scheduled_time: float | None = None
+    #: Emulated seconds this task lives (SegmentAttributes connect:ContactExpiry); None: the
+    #: instance default (7 days).
+    expiry_s: float | None = None
     previous_contact_id: str | None = None
     related_contact_id: str | None = None
     initiation_method: str = "API"
     queue_id: str | None = None
+    #: When the task entered ``queue_id`` (a transfer to a queue).
+    enqueued: float | None = None
+    #: The user a transfer sent the task to; no agent has accepted it, so DescribeContact shows
+    #: no AgentInfo (the emulator does not route tasks to agents).
     user_id: str | None = None
+    #: Never set on tasks (UpdateContact refuses them); kept so older state files still load.
     customer_endpoint: dict[str, Any] | None = None
     system_endpoint: dict[str, Any] | None = None
     last_update: float | None = None
     disconnected: float | None = None
     transfers: int = 0
-    #: ClientToken of each TransferContact call -> the parameters it came with.
-    transfer_tokens: dict[str, list[str | None]] = field(default_factory=dict)
+    #: ClientToken of each TransferContact call -> the digest of the parameters it came with.
+    transfer_tokens: dict[str, str] = field(default_factory=dict)
 
     @property
     def active(self) -> bool:
@@ -97,5 +109,9 @@ class ContactRecord:
             "RelatedContactId": self.related_contact_id,
             "Active": self.active,
             "Transfers": self.transfers,
+            "QueueId": self.queue_id,
+            "TransferredToUser": self.user_id,
+            "InitialContactId": self.initial_contact_id or self.id,
+            "DisconnectTime": self.disconnected,
             "CreatedTime": self.created,
         }

@@ -1,8 +1,9 @@
 """The aiohttp application: routes from the model, the request pipeline, error rendering.
 
-Per request: auth header -> injected faults -> rate quota -> JSON -> bind members -> model checks
--> the operation. Every outcome is a modelled response; a bug in an operation becomes a logged
-InternalServiceException, never a traceback on the wire.
+Per request: body (413 past the size limit) -> caller (SigV4, see sigv4.py) -> injected faults
+-> rate quota -> JSON -> bind members -> model checks -> the operation. Every outcome is a
+modelled response; a bug in an operation becomes a logged InternalServiceException, never a
+traceback on the wire.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from taskloader.emulator import admin, ops_contacts, ops_start, ops_templates
 from taskloader.emulator.apierror import PROTOCOL_STATUS, ApiError, property_error
 from taskloader.emulator.backend import Backend
 from taskloader.emulator.model import OperationSpec
+from taskloader.emulator.sigv4 import CALLER, SignedRequest, identify
 from taskloader.emulator.validate import Violation
 
 log = structlog.get_logger(__name__)
@@ -41,6 +43,9 @@ OPERATIONS: dict[str, Operation] = {
     "ListContactReferences": ops_contacts.list_contact_references,
     "DescribeContact": ops_contacts.describe_contact,
 }
+
+#: Largest request body; a larger one is 413 RequestEntityTooLargeException (AWS common errors).
+MAX_BODY_BYTES = 4 * 1024 * 1024
 
 BACKEND_KEY = web.AppKey("backend", Backend)
 SHUTDOWN_KEY = web.AppKey("shutdown", asyncio.Event)
@@ -73,12 +78,6 @@ def _violation_error(op: OperationSpec, v: Violation) -> ApiError:
     )
 
 
-def _access_key(authorization: str) -> str:
-    # AWS4-HMAC-SHA256 Credential=AKID/20250101/us-east-1/connect/aws4_request, ...
-    _, _, rest = authorization.partition("Credential=")
-    return rest.split("/", 1)[0]
-
-
 def _operation_handler(backend: Backend, op: OperationSpec, impl: Operation) -> Handler:
     name = op.name
     shutdown_s = backend.settings.hang_max_s
@@ -87,13 +86,18 @@ def _operation_handler(backend: Backend, op: OperationSpec, impl: Operation) -> 
         request_id = str(uuid.uuid4())
         state = backend.state
         try:
-            auth = request.headers.get("Authorization")
-            if not auth:
+            try:
+                raw = await request.read()
+            except web.HTTPRequestEntityTooLarge:
                 raise ApiError(
-                    "MissingAuthenticationTokenException", "Missing Authentication Token"
-                )
-            denied = backend.world.denied_access_keys
-            if denied and _access_key(auth) in denied:
+                    "RequestEntityTooLargeException",
+                    f"The request body is larger than {MAX_BODY_BYTES} bytes.",
+                ) from None
+            signed = SignedRequest(request.method, request.raw_path, request.headers, raw)
+            caller = identify(backend.world, signed, backend.clock(), backend.expired_keys)
+            CALLER.set(caller)
+            state.requests_by_access_key[caller.access_key] += 1
+            if caller.access_key in backend.world.denied_access_keys:
                 raise ApiError(
                     "AccessDeniedException", f"You are not authorized to perform {name}."
                 )
@@ -102,7 +106,6 @@ def _operation_handler(backend: Backend, op: OperationSpec, impl: Operation) -> 
             if not backend.quotas.allow(name):
                 state.throttled += 1
                 raise ApiError("ThrottlingException", "Rate exceeded")
-            raw = await request.read()
             try:
                 body = json.loads(raw) if raw else {}
             except ValueError:
@@ -181,7 +184,7 @@ def create_app(
 ) -> web.Application:
     """The emulator's aiohttp application; routes come from the service model."""
     impls = operations or OPERATIONS
-    app = web.Application(client_max_size=4 * 1024 * 1024)
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[BACKEND_KEY] = backend
     app[SHUTDOWN_KEY] = asyncio.Event()
     admin.add_routes(app, backend)

@@ -81,8 +81,12 @@ class EmulatorSettings:
     quotas: Mapping[str, Quota | None] = field(default_factory=lambda: dict(DEFAULT_QUOTAS))
     #: Concurrent active tasks per instance; None = no limit.
     active_task_limit: int | None = 2500
-    #: Seconds a task stays active; None = until POST /_emulator/complete-tasks.
-    task_lifetime_s: float | None = None
+    #: Seconds a task stays active unless its connect:ContactExpiry says otherwise: Connect's
+    #: default of 7 days (Administrator Guide, feature specifications); None = until
+    #: POST /_emulator/complete-tasks.
+    task_lifetime_s: float | None = 7 * DAY
+    #: Emulated seconds per real second for task lifetimes (86400: a day passes in a second).
+    time_scale: float = 1.0
     idempotency_window_s: float = 7 * DAY
     #: How far ahead ScheduledTime may be (the model's docs say 6 days; newer pages 90).
     schedule_horizon_s: float = 6 * DAY
@@ -154,6 +158,16 @@ def optional_number(raw: Any, source: str, key: str) -> float | None:
     return value
 
 
+def time_scale(raw: Any, source: str) -> float:
+    try:
+        value = float(raw)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"{source}: time_scale must be a number") from exc
+    if not value > 0 or value == float("inf"):
+        raise UsageError(f"{source}: time_scale must be a positive number")
+    return value
+
+
 def load_settings(path: Path, base: EmulatorSettings | None = None) -> EmulatorSettings:
     """Read a TOML config file (format in docs/emulator.md) over ``base``."""
     source = str(path)
@@ -177,6 +191,8 @@ def load_settings(path: Path, base: EmulatorSettings | None = None) -> EmulatorS
         changes["task_lifetime_s"] = optional_number(
             limits["task_lifetime_s"], source, "task_lifetime_s"
         )
+    if "time_scale" in limits:
+        changes["time_scale"] = time_scale(limits["time_scale"], source)
     for key in ("idempotency_window_s", "schedule_horizon_s"):
         if key in limits:
             value = optional_number(limits[key], source, key)

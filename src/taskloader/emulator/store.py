@@ -7,9 +7,11 @@ Counters (``/_emulator/stats``) start from zero at each start.
 
 from __future__ import annotations
 
+import heapq
 import json
 import sqlite3
-from collections import Counter, defaultdict, deque
+from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,14 +61,22 @@ class Persistence:
 class State:
     """All mutable emulator state. Not thread-safe: the event loop is its only user."""
 
-    def __init__(self, persistence: Persistence | None = None) -> None:
+    def __init__(
+        self,
+        persistence: Persistence | None = None,
+        deadline: Callable[[ContactRecord], float | None] = lambda c: None,
+    ) -> None:
         self._persistence = persistence
+        #: When an active contact ends by itself (epoch seconds), or None; set by the backend.
+        self.deadline = deadline
         self.templates: dict[str, dict[str, TemplateRecord]] = defaultdict(dict)
         self.contacts: dict[str, ContactRecord] = {}
-        #: Active contacts per instance, oldest first (lifetimes expire from the left).
-        self.active: dict[str, deque[ContactRecord]] = defaultdict(deque)
-        #: (InstanceId, ClientToken) -> (ContactId, created epoch seconds)
-        self.tokens: dict[tuple[str, str], tuple[str, float]] = {}
+        #: Active contacts per instance (id -> contact).
+        self.active: dict[str, dict[str, ContactRecord]] = defaultdict(dict)
+        #: (deadline, contact id) of active contacts that end by themselves, soonest first.
+        self._deadlines: list[tuple[float, str]] = []
+        #: (InstanceId, ClientToken) -> (ContactId, created epoch seconds, request digest)
+        self.tokens: dict[tuple[str, str], tuple[str, float, str | None]] = {}
         self.token_uses: Counter[tuple[str, str]] = Counter()
         self.chain_counts: Counter[str] = Counter()
         self.template_seq = 0
@@ -76,6 +86,7 @@ class State:
 
     def reset_counters(self) -> None:
         self.requests: dict[str, Counter[str]] = defaultdict(Counter)
+        self.requests_by_access_key: Counter[str] = Counter()
         self.contacts_created = 0
         self.idempotent_replays = 0
         self.throttled = 0
@@ -87,6 +98,7 @@ class State:
         self.templates.clear()
         self.contacts.clear()
         self.active.clear()
+        self._deadlines.clear()
         self.tokens.clear()
         self.token_uses.clear()
         self.chain_counts.clear()
@@ -124,13 +136,14 @@ class State:
         """File ``contact`` in the look-up tables; how many contacts its ClientToken has made."""
         self.contacts[contact.id] = contact
         if contact.active:
-            self.active[contact.instance_id].append(contact)
+            self.active[contact.instance_id][contact.id] = contact
+            self.schedule(contact)
         if contact.previous_contact_id:
             self.chain_counts[contact.previous_contact_id] += 1
         if contact.client_token is None:
             return 0
         key = (contact.instance_id, contact.client_token)
-        self.tokens[key] = (contact.id, contact.created)
+        self.tokens[key] = (contact.id, contact.created, contact.request_digest)
         self.token_uses[key] += 1
         return self.token_uses[key]
 
@@ -138,29 +151,44 @@ class State:
         if self._persistence is not None:
             self._persistence.put("contact", contact.id, contact.to_json())
 
-    def expire(self, now: float, lifetime_s: float | None) -> None:
-        """End tasks whose lifetime has run out (they drain oldest first)."""
-        for queue in self.active.values():
-            while queue and (
-                queue[0].disconnected is not None
-                or (lifetime_s is not None and queue[0].created + lifetime_s <= now)
-            ):
-                contact = queue.popleft()
-                if contact.disconnected is None:
-                    assert lifetime_s is not None
-                    contact.disconnected = contact.created + lifetime_s
-                    self.save_contact(contact)
+    def schedule(self, contact: ContactRecord) -> None:
+        """(Re)compute when ``contact`` ends by itself; an earlier entry of it becomes stale."""
+        deadline = self.deadline(contact)
+        if deadline is not None:
+            heapq.heappush(self._deadlines, (deadline, contact.id))
+
+    def reschedule(self) -> None:
+        """Every active contact's deadline again (the lifetime or the time scale changed)."""
+        self._deadlines = [
+            (d, c.id)
+            for queue in self.active.values()
+            for c in queue.values()
+            if (d := self.deadline(c)) is not None
+        ]
+        heapq.heapify(self._deadlines)
+
+    def expire(self, now: float) -> None:
+        """End the tasks whose deadline has passed, at their deadline."""
+        heap = self._deadlines
+        while heap and heap[0][0] <= now:
+            deadline, contact_id = heapq.heappop(heap)
+            contact = self.contacts.get(contact_id)
+            if contact is None or not contact.active or self.deadline(contact) != deadline:
+                continue  # ended already, or a stale entry of a rescheduled contact
+            contact.disconnected = deadline
+            del self.active[contact.instance_id][contact.id]
+            self.save_contact(contact)
 
     def complete_all(self, now: float) -> int:
         """End every active task; returns how many were ended."""
         ended = 0
         for queue in self.active.values():
-            for contact in queue:
-                if contact.disconnected is None:
-                    contact.disconnected = now
-                    self.save_contact(contact)
-                    ended += 1
+            for contact in queue.values():
+                contact.disconnected = now
+                self.save_contact(contact)
+                ended += 1
             queue.clear()
+        self._deadlines.clear()
         return ended
 
     def active_count(self, instance_id: str) -> int:

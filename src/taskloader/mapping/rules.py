@@ -4,8 +4,9 @@ A rule returns the wire value or raises :class:`BadValue` with a stable code and
 Messages say which rule failed, never what the value was (rows may hold personal data).
 
 Decisions where the API documentation is silent:
-- NUMBER: a decimal number in ASCII digits (``-12``, ``3.5``, ``1e3``), surrounding blanks
-  dropped; no NaN/inf. Epoch seconds and expiry minutes are ASCII digits too.
+- NUMBER: :func:`taskloader.mapping.formats.is_number`, the rule the emulator applies too (a
+  JSON number, finite as a double: ``-12``, ``3.5``, ``1e3``; not ``+5``, ``.5``, ``1e400``),
+  surrounding blanks dropped. Epoch seconds and expiry minutes are ASCII digits.
 - BOOLEAN: ``true``/``false`` in any letter case, sent in lower case.
 - DATE_TIME and scheduled times: ISO 8601 *with* a UTC offset (``Z`` allowed), or epoch seconds.
   DATE_TIME references are sent as integer epoch seconds.
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from taskloader.mapping.formats import is_number
 from taskloader.templates.model import FieldType
 
 _T = TypeVar("_T")
@@ -127,7 +129,6 @@ ATTRIBUTES_MAX_BYTES = 32768
 EXPIRY_MAX_MINUTES = 129_600  # 90 days
 PREVIOUS_CONTACT_MAX = 12
 
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 _EPOCH = re.compile(r"[+-]?\d+(?:\.\d+)?", re.ASCII)
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 _URL = re.compile(r"https?://[^\s/?#]+[^\s]*", re.IGNORECASE)
@@ -252,7 +253,11 @@ _text_area = LengthRule(
 )
 
 
-_number = PatternRule(_NUMBER, Code.INVALID_NUMBER, "expected a number", strip=True)
+def _number(value: str) -> str:
+    text = value.strip()
+    if not is_number(text):
+        raise BadValue(Code.INVALID_NUMBER, "expected a number")
+    return text
 
 
 @_memo(64)
