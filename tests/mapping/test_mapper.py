@@ -158,13 +158,14 @@ def test_unknown_columns_are_collected_once_and_are_problems_only_when_strict() 
     assert [(p.code, p.field) for p in strict.problems] == [(Code.UNKNOWN_COLUMN, "colour")]
 
 
-def test_without_a_template_columns_are_not_sent_and_not_reported_unknown() -> None:
-    """A row whose template is missing cannot tell template fields from stray columns."""
+def test_without_a_template_columns_are_not_sent_and_reported_until_a_row_has_one() -> None:
+    """A row whose template is missing cannot tell template fields from stray columns: its
+    unknown columns are reported only when no row had a template."""
     mapper = Mapper()
     result = mapper.map_row(row({"name": "a", "Amount": "1"}), None)
     assert "TaskTemplateId" not in result.request.params
     assert "References" not in result.request.params
-    assert mapper.unknown_columns == ()
+    assert mapper.unknown_columns == ("Amount",)
     mapper.map_row(row({"name": "a", "Amount": "1", "Stray": "x"}), TPL)
     assert list(mapper.unknown_columns) == ["Stray"]
 

@@ -17,7 +17,9 @@ from typing import TypeVar
 import anyio
 
 from taskloader.checks.request import CrossRowChecks, Limits, check_row, template_problem
+from taskloader.errors import InputFileError
 from taskloader.input.readers import Row
+from taskloader.mapping.header import no_known_column
 from taskloader.mapping.config import MappingConfig
 from taskloader.mapping.mapper import Mapper, TaskRequest
 from taskloader.mapping.rules import Code, Problem
@@ -59,6 +61,22 @@ class Preparer:
         self.limits = limits
         self.cross = CrossRowChecks()
         self._templates: dict[str, TaskTemplate | Problem] = {}
+        self._columns_checked = False
+
+    async def check_columns(
+        self, source: str, columns: tuple[str, ...], encoding: str | None = None
+    ) -> None:
+        """Refuse a file none of whose first columns the mapping knows (with the run-wide
+        template, if any): a wrong delimiter, a wrong encoding, or no header row. Only the first
+        call checks; a file whose template does not resolve is left to its rows' problems."""
+        if self._columns_checked or not columns:
+            return
+        self._columns_checked = True
+        template = await self.resolve(self.mapper.config.default_template)
+        if isinstance(template, Problem):
+            return
+        if len(self.mapper.plan(template, columns).unknown) == len(columns):
+            raise InputFileError(source, no_known_column(columns, encoding))
 
     async def template_for(self, row: Row) -> TaskTemplate | Problem | None:
         return await self.resolve(self.mapper.template_ref(row))
@@ -81,6 +99,8 @@ class Preparer:
         out: list[Prepared] = []
         append = out.append
         templates, mapper, limits, cross = self._templates, self.mapper, self.limits, self.cross
+        if not self._columns_checked and rows:
+            await self.check_columns(rows[0].source, tuple(rows[0].values))
         for row in rows:
             ref = mapper.template_ref(row)
             template = None if ref is None else templates.get(ref)
