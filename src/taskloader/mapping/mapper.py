@@ -71,6 +71,7 @@ class Mapper:
         self._last: tuple[TaskTemplate | None, tuple[str, ...], Plan] | None = None
         self._unknown: dict[str, str | None] = {}  # column -> a known name it is close to
         self._untemplated: dict[str, str | None] = {}  # the same, from rows with no template
+        self._templated = False  # a row had a template
         self._names = Names(self.config, None)
         self._template_columns: dict[tuple[str, ...], tuple[str, ...]] = {}
 
@@ -93,11 +94,11 @@ class Mapper:
 
         Columns of rows with a template; when no row had one, those of rows without.
         """
-        return tuple(self._unknown or self._untemplated)
+        return tuple(self._unknown if self._templated else self._untemplated)
 
     def unknown_report(self) -> list[str]:
         """:attr:`unknown_columns`, each with a "did you mean" for a near known name."""
-        unknown = self._unknown or self._untemplated
+        unknown = self._unknown if self._templated else self._untemplated
         return [
             f"{column!r} (did you mean {near!r}?)" if near else repr(column)
             for column, near in unknown.items()
@@ -128,6 +129,7 @@ class Mapper:
             # Without a template (none given, or it failed to resolve) a template field's
             # column looks unknown; rows with a template tell, and only when none has one are
             # the columns of rows without reported.
+            self._templated = self._templated or template is not None
             seen = self._unknown if template is not None else self._untemplated
             for column in plan.unknown:
                 if column not in seen:
