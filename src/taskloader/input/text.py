@@ -203,7 +203,7 @@ class Lines:
         codec, stream = _sniff_encoding(raw, encoding)
         self.encoding = codec
         if codec != "utf-8":
-            stream = io.BufferedReader(_Transcoded(stream, name, codec), buffer_size=1 << 16)  # type: ignore[assignment]
+            stream = io.BufferedReader(_Transcoded(stream, name, codec), buffer_size=1 << 16)
         buffered = io.BufferedReader(_Checked(stream, name), buffer_size=1 << 16)
         self.lines: Iterator[str] = io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="\n")
 

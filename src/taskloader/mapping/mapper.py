@@ -2,9 +2,10 @@
 
 The mapping contract (public; see issue 3): conventional columns (:data:`CONVENTIONAL`), any other
 column named like a field of the row's template becomes that field, ``attr.<key>`` an attribute,
-``ref.<key>`` a STRING reference. Names match with surrounding blanks and letter case ignored. JSONL rows may nest ``fields``, ``attributes`` and
-``references`` objects. Empty cells are absent; precedence for an absent value is the row, then a
-configured constant, then the template's default. A conventional column wins over a template
+``ref.<key>`` a STRING reference; names match with surrounding blanks and letter case ignored.
+JSONL rows may nest ``fields``, ``attributes`` and ``references`` objects. Empty cells are
+absent; precedence for an absent value is the row, then a configured constant, then the
+template's default. A conventional column wins over a template
 field of type NAME/DESCRIPTION/SCHEDULED_TIME/QUICK_CONNECT feeding the same parameter.
 
 :class:`Mapper` compiles a plan once per (template, column set) so each row costs one pass.

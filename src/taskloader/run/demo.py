@@ -17,6 +17,7 @@ from taskloader.examples import EXAMPLES_DIR
 from taskloader.run.pipeline import RunReport, run_import
 from taskloader.settings import Settings
 
+
 @dataclass(frozen=True, slots=True)
 class DemoOptions:
     config_dir: Path = EXAMPLES_DIR  # the package's own example templates and demo input

@@ -19,8 +19,8 @@ import anyio
 from taskloader.checks.request import CrossRowChecks, Limits, check_row, template_problem
 from taskloader.errors import InputFileError
 from taskloader.input.readers import Row
-from taskloader.mapping.header import no_known_column
 from taskloader.mapping.config import MappingConfig
+from taskloader.mapping.header import no_known_column
 from taskloader.mapping.mapper import Mapper, TaskRequest
 from taskloader.mapping.rules import Code, Problem
 from taskloader.templates.cache import TemplateCache, TemplateLookupError
