@@ -14,7 +14,6 @@ the setting, else the instance ARN's, else ``AWS_REGION``; botocore then tries
 
 from __future__ import annotations
 
-import codecs
 import dataclasses
 import os
 import tomllib
@@ -259,8 +258,8 @@ def _check(s: Settings) -> None:
         problems.append("delimiter must be one character, or tab, comma, semicolon or pipe")
     if s.encoding is not None:
         try:
-            codecs.lookup(s.encoding)
-        except LookupError:
+            "a,b\n".encode(s.encoding).decode(s.encoding)
+        except (LookupError, ValueError):
             problems.append(f"encoding {s.encoding!r} is not known (e.g. utf-8, cp1252, utf-16)")
     if s.timezone is not None:
         try:

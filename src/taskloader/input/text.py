@@ -17,7 +17,7 @@ import codecs
 import io
 import zlib
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from taskloader.errors import InputFileError
 
@@ -68,17 +68,15 @@ class _Prefixed(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        if self._head:
-            n = min(len(buffer), len(self._head))
-            buffer[:n] = self._head[:n]
-            self._head = self._head[n:]
-            return n
-        data = self._raw.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+        n = min(len(buffer), len(self._head))
+        buffer[:n] = self._head[:n]
+        self._head = self._head[n:]
+        data = self._raw.read(len(buffer) - n) if n < len(buffer) else b""
+        buffer[n : n + len(data)] = data
+        return n + len(data)
 
 
-def _sniff_encoding(raw: IO[bytes], named: str | None) -> tuple[str, IO[bytes]]:
+def _sniff_encoding(raw: IO[bytes], name: str, named: str | None) -> tuple[str, IO[bytes]]:
     """(codec, the stream with nothing lost): a byte-order mark, else ``named``, else UTF-8."""
     head = b""
     while len(head) < 4:
@@ -86,11 +84,14 @@ def _sniff_encoding(raw: IO[bytes], named: str | None) -> tuple[str, IO[bytes]]:
         if not block:
             break
         head += block
-    stream = _Prefixed(head, raw)
+    stream = cast(IO[bytes], _Prefixed(head, raw))
     for bom, codec in _BOMS:
         if head.startswith(bom):
-            return codec, stream  # type: ignore[return-value]
-    return canonical_encoding(named) if named else "utf-8", stream  # type: ignore[return-value]
+            return codec, stream
+    try:
+        return canonical_encoding(named) if named else "utf-8", stream
+    except ValueError as exc:
+        raise InputFileError(name, str(exc)) from None
 
 
 class _Checked(io.RawIOBase):
@@ -200,10 +201,10 @@ class Lines:
 
     def __init__(self, raw: IO[bytes], name: str, encoding: str | None = None) -> None:
         self.name = name
-        codec, stream = _sniff_encoding(raw, encoding)
+        codec, stream = _sniff_encoding(raw, name, encoding)
         self.encoding = codec
-        if codec != "utf-8":
-            stream = io.BufferedReader(_Transcoded(stream, name, codec), buffer_size=1 << 16)
+        if codec != "utf-8":  # read unbuffered: a read stops at a bad byte's line
+            stream = cast(IO[bytes], _Transcoded(stream, name, codec))
         buffered = io.BufferedReader(_Checked(stream, name), buffer_size=1 << 16)
         self.lines: Iterator[str] = io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="\n")
 
