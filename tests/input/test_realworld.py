@@ -94,6 +94,14 @@ def test_a_file_without_a_header_row_shows_none_of_its_values() -> None:
     assert not [value for value in first_row if value in result.output]
 
 
+def test_no_header_row_is_refused_even_when_the_template_is_unknown() -> None:
+    argv = ["validate", str(CORPUS / "no_header.csv"), "--templates", str(TEMPLATES_DIR)]
+    result = CliRunner().invoke(main, [*argv, "--template", "Nope", "--log-level", "debug"])
+    assert result.exit_code == 2
+    assert "looks like data" in result.stderr
+    assert "Jia" not in result.output
+
+
 def test_a_misspelt_column_gets_a_did_you_mean_in_the_text_summary() -> None:
     argv = ["validate", str(CORPUS / "misspelt_column.csv"), "--templates", str(TEMPLATES_DIR)]
     result = CliRunner().invoke(main, [*argv, "--template", "Callback", "--log-level", "error"])

@@ -295,3 +295,25 @@ def test_unknown_columns_never_become_references_or_attributes(values: dict[str,
     params = Mapper().map_row(row(values), tpl).request.params
     assert "References" not in params
     assert "Attributes" not in params
+
+
+def test_nested_jsonl_objects_are_not_unknown_columns() -> None:
+    mapper = Mapper()
+    values = {"name": "a", "fields": {"Amount": "3"}, "attributes": {"k": "v"}, "references": {}}
+    result = mapper.map_row(row(values), TPL)
+    assert result.problems == []
+    assert result.request.params["References"]["Amount"]["Value"] == "3"
+    assert mapper.unknown_columns == ()
+
+
+def test_columns_match_trimmed_and_case_folded() -> None:
+    config = MappingConfig(rename={"Client": "Task NAME"}, attributes=["segment"])
+    mapper = Mapper(config)
+    values = {" NAME ": "n", "client": "t", "AMOUNT": "4", "Segment": "gold", "Attr.Tier": "1"}
+    result = mapper.map_row(row(values), TPL)
+    assert result.problems == []
+    params = result.request.params
+    assert params["Name"] == "n"  # the conventional column wins over the field "Task name"
+    assert params["References"]["Amount"]["Value"] == "4"
+    assert params["Attributes"] == {"Segment": "gold", "Tier": "1"}
+    assert mapper.unknown_columns == ()

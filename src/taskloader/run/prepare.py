@@ -20,7 +20,7 @@ from taskloader.checks.request import CrossRowChecks, Limits, check_row, templat
 from taskloader.errors import InputFileError
 from taskloader.input.readers import Row
 from taskloader.mapping.config import MappingConfig
-from taskloader.mapping.header import no_known_column
+from taskloader.mapping.header import looks_like_data, no_known_column
 from taskloader.mapping.mapper import Mapper, TaskRequest
 from taskloader.mapping.rules import Code, Problem
 from taskloader.templates.cache import TemplateCache, TemplateLookupError
@@ -68,14 +68,16 @@ class Preparer:
     ) -> None:
         """Refuse a file none of whose first columns the mapping knows (with the run-wide
         template, if any): a wrong delimiter, a wrong encoding, or no header row. Only the first
-        call checks; a file whose template does not resolve is left to its rows' problems."""
+        call checks. When the run-wide template does not resolve, only a first row that looks
+        like data is refused (its values would otherwise be reported as unknown columns); the
+        rest is left to the rows' problems."""
         if self._columns_checked or not columns:
             return
         self._columns_checked = True
         template = await self.resolve(self.mapper.config.default_template)
-        if isinstance(template, Problem):
-            return
-        if len(self.mapper.plan(template, columns).unknown) == len(columns):
+        unresolved = isinstance(template, Problem)
+        plan = self.mapper.plan(None if isinstance(template, Problem) else template, columns)
+        if len(plan.unknown) == len(columns) and (not unresolved or looks_like_data(columns)):
             raise InputFileError(source, no_known_column(columns, encoding))
 
     async def template_for(self, row: Row) -> TaskTemplate | Problem | None:
