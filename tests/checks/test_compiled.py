@@ -527,6 +527,22 @@ def test_ragged_records_share_duplicate_detection_with_whole_ones(
     assert got[3][:2] == (4, {"name": "b", "contact_flow_id": "f"})
 
 
+def test_a_short_record_keys_by_the_key_column_it_still_has(workdir: Path) -> None:
+    """`id` is renamed to `key` and a `key` column follows: a record cut before `key` is keyed by
+    its `id`, as check_row keys it."""
+    path = write_lines(
+        workdir / "short_keys.csv",
+        "name,id,key,contact_flow_id",
+        "a,k1,k9,f",
+        "b,k1",  # ragged: keyed by id
+        "c,k1,k8,f",
+        "d,k1",  # ragged: the same id as row 2
+    )
+    settings_ = settings_for(workdir, ragged_tolerance=5, mapping={"rename": {"id": "key"}})
+    got = compare_fast(path, settings_, [1, 4])
+    assert codes(got)[4] == ["ragged_row", "no_flow", "duplicate_key"]
+
+
 def test_ragged_records_with_keys(workdir: Path) -> None:
     path = write_lines(
         workdir / "ragged_keys.csv",

@@ -75,6 +75,8 @@ def test_validate_reads_each_file_as_expected(name: str, args: tuple[str, ...]) 
     assert (summary["rows"], summary["valid"]) == (rows, valid)
     assert {c: p["count"] for c, p in summary["problems"].items()} == problems
     assert summary["unknown_columns"] == unknown
+    if name == "misspelt_column.csv":
+        assert summary["did_you_mean"] == {"Custmer name": "Customer name"}
 
 
 @pytest.mark.parametrize(("name", "args"), list(ERRORS))

@@ -139,6 +139,11 @@ def _print(summary: ValidationSummary, fmt: str, report: str | None) -> None:
         more = ", ..." if entry["count"] > len(entry["first_rows"]) else ""
         click.echo(f"  {code:<28} {entry['count']:>8}  rows {rows}{more}")
     if summary.unknown_columns:
-        click.echo(f"  unknown columns (ignored): {', '.join(summary.unknown_report)}")
+        near = summary.did_you_mean
+        named = [
+            f"{c!r} (did you mean {near[c]!r}?)" if c in near else repr(c)
+            for c in summary.unknown_columns
+        ]
+        click.echo(f"  unknown columns (ignored): {', '.join(named)}")
     if report and summary.invalid:
         click.echo(f"invalid rows written to {report}")

@@ -97,13 +97,11 @@ class Mapper:
         """
         return tuple(self._unknown if self._templated else self._untemplated)
 
-    def unknown_report(self) -> list[str]:
-        """:attr:`unknown_columns`, each with a "did you mean" for a near known name."""
+    def did_you_mean(self) -> dict[str, str]:
+        """For each of :attr:`unknown_columns` close to a known name (a conventional column, a
+        template field, a ``[mapping]`` entry): that name."""
         unknown = self._unknown if self._templated else self._untemplated
-        return [
-            f"{column!r} (did you mean {near!r}?)" if near else repr(column)
-            for column, near in unknown.items()
-        ]
+        return {column: near for column, near in unknown.items() if near}
 
     def template_ref(self, row: Row) -> str | None:
         """The row's template name or id: its ``template`` column, else the run-wide default."""

@@ -52,7 +52,7 @@ class ValidationSummary:
     invalid: int = 0
     problems: dict[str, CodeCount] = field(default_factory=dict)
     unknown_columns: tuple[str, ...] = ()
-    unknown_report: list[str] = field(default_factory=list)  # with "did you mean"s
+    did_you_mean: dict[str, str] = field(default_factory=dict)  # unknown column -> known name
 
     def add(self, valid: int, invalid: list[Invalid]) -> None:
         """Count ``valid`` valid rows and the ``invalid`` ones with their problem codes."""
@@ -77,6 +77,7 @@ class ValidationSummary:
                 for code, c in sorted(self.problems.items(), key=lambda kv: -kv[1].count)
             },
             "unknown_columns": list(self.unknown_columns),
+            "did_you_mean": self.did_you_mean,
         }
 
 
@@ -188,7 +189,11 @@ async def validate_file(
             if writer is not None:
                 await anyio.to_thread.run_sync(writer.close)
     summary.unknown_columns = preparer.mapper.unknown_columns
-    summary.unknown_report = preparer.mapper.unknown_report()
+    summary.did_you_mean = preparer.mapper.did_you_mean()
     if summary.unknown_columns:
-        log.warning("validate.unknown_columns", columns=summary.unknown_report)
+        log.warning(
+            "validate.unknown_columns",
+            columns=list(summary.unknown_columns),
+            did_you_mean=summary.did_you_mean,
+        )
     return summary

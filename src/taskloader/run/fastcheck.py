@@ -124,7 +124,11 @@ class RecordChecker:
         if self._nested:
             return check_row(row, template, preparer.mapper, preparer.limits, preparer.cross)[1]
         request, problems = check_row(row, template, preparer.mapper, preparer.limits)
-        key = row.values.get(self._key_column, "") if self._key_column else ""
+        key_column = self._key_column
+        if len(record) < len(self._header):  # a short record: the key column may be cut off,
+            # and another column that maps to `key` (a rename) be the row's key
+            key_column = preparer.mapper.plan(None, tuple(row.values)).key_column
+        key = row.values.get(key_column, "") if key_column else ""
         d = digest(key) if key else record_digest(record, len(self._header))
         preparer.cross.check_digest_into(d, request.params.get("PreviousContactId"), problems)
         return problems
