@@ -103,13 +103,14 @@ async def test_the_mapping_template_constant_picks_the_template(
         'rename = { "Client" = "Customer name", "Phone" = "ref.phone" }\n'
         'constants = { Template = "Callback", Reason = "Sales" }\n'
         'attributes = ["segment"]\n'
+        'references = ["CRM_URL"]\n'
         'ignore = ["internal_notes"]\n',
         encoding="utf-8",
     )
     rows = tmp_path / "rows.csv"
     rows.write_text(
-        "Task name,client,Account number,Phone,Segment,internal_notes\n"
-        "Call Ana,Ana Lima,123,+15550100,gold,private\n",
+        "Task name,client,Account number,Phone,Segment,crm_url,Internal_Notes\n"
+        "Call Ana,Ana Lima,123,+15550100,gold,https://crm.example.com/1,private\n",
         encoding="utf-8",
     )
     flags = {
@@ -127,4 +128,8 @@ async def test_the_mapping_template_constant_picks_the_template(
     assert ref(contact, "Reason") == "Sales"
     assert ref(contact, "phone") == "+15550100"
     assert contact["Attributes"] == {"Segment": "gold"}
+    assert contact["References"]["crm_url"] == {
+        "Type": "STRING",
+        "Value": "https://crm.example.com/1",
+    }
     assert "private" not in str(contact)
