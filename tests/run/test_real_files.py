@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from taskloader.errors import InputFileError
 from taskloader.run.pipeline import run_import
 from taskloader.settings import load_settings
 from tests.conftest import EmulatorHandle
@@ -133,3 +134,13 @@ async def test_the_mapping_template_constant_picks_the_template(
         "Value": "https://crm.example.com/1",
     }
     assert "private" not in str(contact)
+
+
+async def test_a_file_without_a_header_row_sends_nothing_and_logs_no_value(
+    run: Run, emulator: EmulatorHandle, templates: dict[str, str], capsys: Any
+) -> None:
+    with pytest.raises(InputFileError, match="looks like data"):
+        await run(CORPUS / "no_header.csv", template="Callback")
+    assert emulator.contacts() == []
+    assert "StartTaskContact" not in emulator.stats()["requests"]
+    assert "Jia" not in capsys.readouterr().out
