@@ -79,10 +79,14 @@ def test_utf16_far_down_error_and_characters_across_blocks() -> None:
     assert "utf-16" in caught.value.reason
 
 
-def test_utf16_without_a_byte_order_mark_gets_a_hint() -> None:
+@pytest.mark.parametrize("order", ["le", "be"])
+def test_utf16_without_a_byte_order_mark_gets_a_hint(order: str) -> None:
     with pytest.raises(InputFileError) as caught:
-        rows("name,Notes\na,b\n".encode("utf-16-le"))
-    assert "UTF-16" in caught.value.reason and "--encoding" in caught.value.reason
+        rows("name,Notes\na,b\n".encode(f"utf-16-{order}"))
+    assert f"UTF-16 without a byte-order mark: set --encoding utf-16-{order}" in caught.value.reason
+    with pytest.raises(InputFileError) as caught:
+        rows(b"name,Notes\na,\x00b\n")
+    assert caught.value.reason == "binary content (NUL byte)"
 
 
 def test_not_utf8_suggests_an_encoding() -> None:

@@ -137,16 +137,25 @@ class _Checked(io.RawIOBase):
             self._decoder.decode(data if nul < 0 else data[:nul], final=not data)
         except UnicodeDecodeError as exc:
             return max(exc.start - held, 0), _UTF8_HINT
-        if nul >= 0 and self._first and _looks_utf16(data):
-            return nul, "looks like UTF-16 without a byte-order mark: set --encoding utf-16-le"
+        order = _utf16_order(data) if nul >= 0 and self._first else None
+        if order:
+            reason = f"looks like UTF-16 without a byte-order mark: set --encoding utf-16-{order}"
+            return nul, reason
         return nul, "binary content (NUL byte)"
 
 
-def _looks_utf16(data: bytes) -> bool:
-    """Most odd (or most even) bytes of the first block are NUL: ASCII text in UTF-16."""
+def _utf16_order(data: bytes) -> str | None:
+    """``le`` or ``be`` when most odd (or most even) bytes of the first block are NUL, as in
+    mostly-ASCII text in UTF-16 without a byte-order mark; else None."""
     sample = data[:512]
     half = len(sample) // 2
-    return half > 0 and max(sample[0::2].count(0), sample[1::2].count(0)) * 4 >= half * 3
+    if half == 0:
+        return None
+    if sample[1::2].count(0) * 4 >= half * 3:
+        return "le"
+    if sample[0::2].count(0) * 4 >= half * 3:
+        return "be"
+    return None
 
 
 class _Transcoded(io.RawIOBase):
