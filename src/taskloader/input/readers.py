@@ -5,6 +5,10 @@ number and the line it starts on. Problems with the whole file raise
 :class:`~taskloader.errors.InputFileError` naming the file and the line; a problem with one row
 (a ragged CSV record within the tolerance) travels with the row in :attr:`Row.problems`.
 
+Bytes become lines in :mod:`taskloader.input.text` (the encoding, the delimiter). A CSV header's
+names must differ once trimmed and case-folded (:func:`fold`), as the mapping matches them;
+records of empty cells only (``,,,,``) are skipped like blank lines.
+
 The CSV reader raises the process-wide ``csv.field_size_limit`` to :data:`FIELD_SIZE_LIMIT` so that
 very large cells (a 10 MB note) are read, not refused.
 """
@@ -23,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, Literal, cast
 
 from taskloader.errors import InputFileError
-from taskloader.input.text import Lines, delimiter_name, sniff_delimiter
+from taskloader.input.text import Lines, sniff_delimiter
 
 Format = Literal["csv", "jsonl"]
 
@@ -84,7 +88,6 @@ class RowReader:
         self._rows = rows
         self._columns = columns
         self.records = records
-        self.delimiter: str | None = None  # CSV: the delimiter the file was read with, by name
         self.encoding = "utf-8"  # the encoding the file was read in
 
     @property
@@ -169,10 +172,9 @@ def _csv_reader(lines: Lines, options: SourceOptions) -> RowReader:
                 line=line,
             )
     records = CsvRecords(reader, lines, len(header), options.ragged_tolerance)
-    reader_ = RowReader(_csv_rows(records, name, header), header, records)
-    reader_.delimiter = delimiter_name(delimiter)
-    reader_.encoding = lines.encoding
-    return reader_
+    rows = RowReader(_csv_rows(records, name, header), header, records)
+    rows.encoding = lines.encoding
+    return rows
 
 
 def _peek_header_line(lines: Lines) -> list[str]:

@@ -237,9 +237,3 @@ def sniff_delimiter(line: str) -> str:
             counts[char] += 1
     best = max(DELIMITERS, key=lambda d: counts[d])  # max keeps the first of equals
     return best if counts[best] else ","
-
-
-def delimiter_name(delimiter: str) -> str:
-    return {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(
-        delimiter, repr(delimiter)
-    )
