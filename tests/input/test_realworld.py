@@ -123,3 +123,13 @@ def test_the_report_neutralises_formula_cells_in_the_header(tmp_path: Path) -> N
         header = next(csv.reader(fh))
     assert header[0] == "name"
     assert all(not cell.startswith(("=", "@", "+", "-")) for cell in header)
+
+
+def test_a_header_read_in_the_wrong_encoding_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "accents.csv"
+    path.write_bytes("Numéro,Prénom\n1,Zoé\n".encode())  # UTF-8, read as cp1252 below
+    argv = ["validate", str(path), "--templates", str(TEMPLATES_DIR), "--encoding", "cp1252"]
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 2
+    assert "mis-decoded (read as cp1252)" in result.stderr
+    assert "--encoding" in result.stderr
