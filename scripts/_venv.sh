@@ -2,7 +2,7 @@
 # Only Python 3.11+, pip and gcc are assumed. Versions come from constraints.txt.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="${TASKLOADER_VENV:-$ROOT/.venv}"
+VENV="${TL_DEV_VENV:-$ROOT/.venv}"  # not TASKLOADER_*: those are settings
 PY="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"

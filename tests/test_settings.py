@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from taskloader.errors import UsageError
-from taskloader.settings import Settings, instance_id_of, load_settings, region_of
+from taskloader.settings import Settings, ignored_env, instance_id_of, load_settings, region_of
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -43,7 +43,6 @@ def test_config_file_can_come_from_the_environment(tmp_path: Path) -> None:
     [
         ({"TASKLOADER_RATE": "fast"}, "TASKLOADER_RATE"),
         ({"TASKLOADER_STRICT": "maybe"}, "TASKLOADER_STRICT"),
-        ({"TASKLOADER_CONCURENCY": "3"}, "TASKLOADER_CONCURENCY"),
         ({"TASKLOADER_RATE": "0"}, "rate must be > 0"),
         ({"TASKLOADER_MAX_FAILURE_RATE": "2"}, "max_failure_rate"),
     ],
@@ -91,3 +90,67 @@ def test_instance_arn_gives_region_and_bad_arns_are_refused() -> None:
     assert region_of("plain-id") is None
     with pytest.raises(UsageError):
         instance_id_of("arn:aws:connect:eu-west-2:1:queue/x")
+
+
+# --- the environment and AWS conventions (issue 15) -------------------------------------------
+
+ARN = "arn:aws:connect:eu-west-2:111122223333:instance/i-abc"
+
+
+def test_unknown_taskloader_variables_are_ignored_and_named_for_a_debug_note() -> None:
+    env = {"TASKLOADER_ENV": "prod", "TASKLOADER_CONCURENCY": "3", "TASKLOADER_RATE": "1.5"}
+    s = load_settings(environ=env)
+    assert s.rate == 1.5 and s.concurrency == Settings().concurrency
+    assert ignored_env(env) == ["TASKLOADER_CONCURENCY", "TASKLOADER_ENV"]
+    assert ignored_env({"TASKLOADER_CONFIG": "x.toml", "TASKLOADER_RATE": "1"}) == []
+
+
+@pytest.mark.parametrize(
+    ("env", "flags", "expected"),
+    [
+        ({"AWS_REGION": "eu-west-1"}, {}, "eu-west-1"),  # botocore alone reads only the next
+        ({"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "us-west-2"}, {}, "eu-west-1"),
+        ({"AWS_DEFAULT_REGION": "us-west-2"}, {}, None),  # left to botocore, then the profile
+        ({"AWS_REGION": "eu-west-1"}, {"region": "ap-south-1"}, "ap-south-1"),
+        ({"AWS_REGION": "eu-west-1"}, {"instance_id": ARN}, "eu-west-2"),  # the ARN says
+        ({}, {"instance_id": ARN, "region": "eu-west-2"}, "eu-west-2"),
+    ],
+)
+def test_region_is_the_setting_then_the_arn_then_aws_region(
+    env: dict[str, str], flags: dict[str, str], expected: str | None
+) -> None:
+    assert load_settings(environ=env, flags=flags).region == expected
+
+
+def test_an_arn_in_another_region_than_the_setting_is_an_error_naming_both() -> None:
+    with pytest.raises(UsageError) as caught:
+        load_settings(environ={"TASKLOADER_REGION": "us-east-1"}, flags={"instance_id": ARN})
+    assert "eu-west-2" in str(caught.value) and "us-east-1" in str(caught.value)
+
+
+def test_ids_and_names_are_trimmed() -> None:
+    env = {"TASKLOADER_INSTANCE_ID": " i-abc\n", "TASKLOADER_TEMPLATE": "Callback "}
+    s = load_settings(environ=env, flags={"region": " eu-west-2 "})
+    assert (s.instance_id, s.template, s.region) == ("i-abc", "Callback", "eu-west-2")
+    assert load_settings(environ={}, flags={"instance_id": f" {ARN} "}).region == "eu-west-2"
+
+
+@pytest.mark.parametrize(
+    ("given", "delimiter"),
+    [("\\t", "\t"), ("tab", "\t"), ("TAB", "\t"), ("\t", "\t"), (";", ";"), ("pipe", "|")],
+)
+def test_a_tab_delimiter_can_be_typed(given: str, delimiter: str) -> None:
+    assert load_settings(environ={}, flags={"delimiter": given}).delimiter == delimiter
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [
+        ({"delimiter": ";;"}, "delimiter"),
+        ({"encoding": "klingon"}, "encoding 'klingon'"),
+        ({"timezone": "Mars/Olympus"}, "IANA"),
+    ],
+)
+def test_bad_reading_settings_are_usage_errors(flags: dict[str, str], needle: str) -> None:
+    with pytest.raises(UsageError, match=needle):
+        load_settings(environ={}, flags=flags)

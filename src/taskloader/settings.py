@@ -5,6 +5,11 @@ environment variables ``TASKLOADER_<NAME>`` < command-line flags. Every setting 
 in all three places under the same name (``rate`` -> ``rate = 2.0`` in the file,
 ``TASKLOADER_RATE=2`` in the environment, ``--rate 2`` on the command line). The ``[mapping]``
 table of the file describes how input columns map to StartTaskContact parameters.
+
+The setting names are an allow-list: another ``TASKLOADER_*`` variable (``TASKLOADER_ENV``, a
+platform's own) is ignored (:func:`ignored_env` names them for a debug note). The Region is
+the setting, else the instance ARN's, else ``AWS_REGION``; botocore then tries
+``AWS_DEFAULT_REGION`` and the profile. An ARN in another Region than the setting is an error.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import os
 import tomllib
 import types
 import typing
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +47,10 @@ class Settings:
     template_cache_ttl: float = 900.0
     # --- input and validation ----------------------------------------------------------------
     input_format: str | None = None
-    delimiter: str = ","
+    delimiter: str | None = None  # None: a tab for .tsv, else sniffed among , ; tab |
+    encoding: str | None = None  # None: UTF-8, or what a byte-order mark says
+    timezone: str | None = None  # IANA zone of date-times written without an offset
+    date_format: str | None = None  # e.g. "MM/DD/YYYY h:mm AM/PM", "DD/MM/YYYY", or strptime
     ragged_tolerance: int = 0
     strict: bool = False
     schedule_horizon_days: float = 6.0
@@ -99,6 +108,10 @@ def _redact_url(url: str) -> str:
 
 _HINTS = typing.get_type_hints(Settings)
 _SCALAR_FIELDS = {f.name for f in dataclasses.fields(Settings) if f.name != "mapping"}
+#: Settings whose surrounding blanks are a copy-and-paste accident (a ConfigMap from a file).
+_TRIMMED = {"region", "profile", "instance_id", "template", "endpoint_url", "timezone"}
+#: Names a delimiter may be given by (a tab is hard to type in a flag or a TOML string).
+_DELIMITERS = {"\\t": "\t", "tab": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
 
 
 def _target_type(name: str) -> type:
@@ -134,6 +147,10 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             return Path(str(value)).expanduser()
         if not isinstance(value, str):
             raise ValueError("expected a string")
+        if name in _TRIMMED:
+            value = value.strip()
+        if name == "delimiter":
+            value = _DELIMITERS.get(value.lower(), value)
         return value
     except ValueError as exc:
         raise UsageError(f"setting {name!r} from {origin}: {exc}") from exc
@@ -168,12 +185,20 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         if not key.startswith(ENV_PREFIX) or raw == "":
             continue
         name = key[len(ENV_PREFIX) :].lower()
-        if name == "config":
-            continue
-        if name not in _SCALAR_FIELDS:
-            raise UsageError(f"environment variable {key} is not a taskloader setting")
-        values[name] = _coerce(name, raw, f"environment variable {key}")
+        if name in _SCALAR_FIELDS:
+            values[name] = _coerce(name, raw, f"environment variable {key}")
     return values
+
+
+def ignored_env(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The ``TASKLOADER_*`` variables that name no setting (and so are ignored), sorted."""
+    env = os.environ if environ is None else environ
+    return sorted(
+        key
+        for key in env
+        if key.startswith(ENV_PREFIX)
+        and key[len(ENV_PREFIX) :].lower() not in (*_SCALAR_FIELDS, "config")
+    )
 
 
 def load_settings(
@@ -202,7 +227,20 @@ def load_settings(
         values[name] = _coerce(name, value, f"--{name.replace('_', '-')}")
     settings = Settings(**values, mapping=mapping)
     _check(settings)
-    return settings
+    return _with_region(settings, env)
+
+
+def _with_region(s: Settings, env: Mapping[str, str]) -> Settings:
+    """The Region: the setting, else the instance ARN's, else ``AWS_REGION`` (None: botocore's
+    own chain, ``AWS_DEFAULT_REGION`` then the profile). An ARN in another Region is an error."""
+    in_arn = region_of(s.instance_id) if s.instance_id else None
+    if s.region and in_arn and s.region != in_arn:
+        raise UsageError(
+            f"the instance ARN is in Region {in_arn} but the Region is set to {s.region} "
+            "(--region, TASKLOADER_REGION or the config file): make them agree"
+        )
+    region = s.region or in_arn or env.get("AWS_REGION", "").strip() or None
+    return s if region == s.region else dataclasses.replace(s, region=region)
 
 
 def _check(s: Settings) -> None:
@@ -219,8 +257,18 @@ def _check(s: Settings) -> None:
         problems.append("max_consecutive_failures must be >= 0 (0: no limit)")
     if s.max_failure_rate is not None and not 0 < s.max_failure_rate <= 1:
         problems.append("max_failure_rate must be in (0, 1]")
-    if len(s.delimiter) != 1:
-        problems.append("delimiter must be one character")
+    if s.delimiter is not None and len(s.delimiter) != 1:
+        problems.append("delimiter must be one character, or tab, comma, semicolon or pipe")
+    if s.encoding is not None:
+        try:
+            "a,b\n".encode(s.encoding).decode(s.encoding)
+        except (LookupError, ValueError):
+            problems.append(f"encoding {s.encoding!r} is not known (e.g. utf-8, cp1252, utf-16)")
+    if s.timezone is not None:
+        try:
+            zoneinfo.ZoneInfo(s.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            problems.append(f"timezone {s.timezone!r} is not an IANA time zone (e.g. Europe/Paris)")
     if s.input_format not in (None, "csv", "jsonl"):
         problems.append("input_format must be csv or jsonl")
     if s.log_format not in ("auto", "json", "console"):

@@ -34,6 +34,7 @@ LAYERS: dict[str, int] = {
     "settings": 7,
     "logs": 7,
     "errors": 8,
+    "examples": 8,
     "__init__": 8,
 }
 

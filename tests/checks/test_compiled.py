@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import anyio
 import pytest
@@ -28,6 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from taskloader.checks.request import CrossRowChecks, Limits, check_row, template_problem
+from taskloader.errors import InputFileError
 from taskloader.input.readers import open_rows
 from taskloader.mapping.mapper import Mapper
 from taskloader.mapping.rules import Code, Problem
@@ -40,6 +42,7 @@ from taskloader.templates.model import FieldType, TaskTemplate, TemplateField
 
 NOW = datetime(2031, 3, 4, 12, 0, tzinfo=UTC)
 HORIZON = timedelta(days=6)  # Settings.schedule_horizon_days
+PARIS = ZoneInfo("Europe/Paris")
 
 F = TemplateField
 T = FieldType
@@ -143,12 +146,18 @@ class When:
     """A scheduled time relative to "now", written when the file is."""
 
     seconds: int
-    style: str  # "Z", "+02:00" or "epoch"
+    style: str  # "Z", "+02:00", "epoch", "ms", "local" (Paris, no offset) or "us" (12-hour)
 
     def render(self, base: datetime) -> str:
         at = base + timedelta(seconds=self.seconds)
         if self.style == "epoch":
             return str(int(at.timestamp()))
+        if self.style == "ms":
+            return str(int(at.timestamp()) * 1000)
+        if self.style == "local":
+            return at.astimezone(PARIS).strftime("%Y-%m-%d %H:%M:%S")
+        if self.style == "us":
+            return at.astimezone(PARIS).strftime("%m/%d/%Y %I:%M %p")
         if self.style == "Z":
             return at.strftime("%Y-%m-%dT%H:%M:%SZ")
         return at.astimezone(timezone(timedelta(hours=2))).isoformat()
@@ -199,7 +208,17 @@ VALUES: dict[str, list[str]] = {
     "Summary": ["", "s", *LONG["text"]],
     "Notes": ["", "n", *LONG["area"]],
     "Amount": ["", "3.5", " -12 ", "1e3", ".5", "nan", "x", "1,000"],
-    "Due": ["", "2030-01-02T09:30:00Z", "1893553445", "2030-01-02", "bad", " 1893553445 "],
+    "Due": [
+        "",
+        "2030-01-02T09:30:00Z",
+        "1893553445",
+        "2030-01-02",
+        "bad",
+        " 1893553445 ",
+        "1893553445000",
+        "2030-01-02 09:30",
+        "12/31/2030 5:00 PM",
+    ],
     "Urgent": ["", "true", "FALSE", " True ", "yes"],
     "Priority": ["", "Low", "High", "low", "Medium", "A"],
     "Email": ["", "a@b.co", "bad", "a@b", "x" * 250 + "@b.co", " a@b.co"],
@@ -218,6 +237,9 @@ COLUMNS: dict[str, str] = {
     "When": "time",
     "when2": "time",
     "Task name": "name",
+    " TASK NAME ": "name",  # the template field "Task name", folded
+    "due ": "Due",
+    "Scheduled_Time": "time",
     "title": "name",
     "Details": "description",
     "Assign to": "quick_connect_id",
@@ -274,7 +296,8 @@ def subset(table: dict[str, str]) -> st.SearchStrategy[dict[str, str]]:
 
 def cell(kind: str, offsets: Sequence[int]) -> st.SearchStrategy[Any]:
     if kind == "time":
-        whens = st.builds(When, st.sampled_from(offsets), st.sampled_from(["Z", "+02:00", "epoch"]))
+        styles = st.sampled_from(["Z", "+02:00", "epoch", "ms", "local", "us"])
+        whens = st.builds(When, st.sampled_from(offsets), styles)
         return st.one_of(whens, whens, st.sampled_from(TIME_VALUES))
     text = SMALL_TEXT
     return st.one_of(st.sampled_from(VALUES[kind]), st.sampled_from(VALUES[kind]), text)
@@ -300,7 +323,13 @@ def cases(draw: st.DrawFn, offsets: Sequence[int]) -> Case:
         "ignore": sorted(draw(st.sets(st.sampled_from(["junk", "key", "Urgent", "template"])))),
     }
     default = draw(st.sampled_from([None, "Full", "Top", "Off", "NoFlow", "Nope", "Twin"]))
-    header = draw(st.lists(st.sampled_from(sorted(COLUMNS)), unique=True, min_size=1, max_size=12))
+    header = draw(
+        st.lists(st.sampled_from(sorted(COLUMNS)), unique=True, min_size=1, max_size=12).filter(
+            # not a header of empty names only (a blank row, skipped), nor names that collide
+            # once folded (refused)
+            lambda h: any(h) and len({c.strip().casefold() for c in h}) == len(h)
+        )
+    )
     row = st.tuples(*(cell(COLUMNS[c], offsets) for c in header)).map(list)
     records = draw(st.lists(row, min_size=1, max_size=30))
     for i, j in draw(st.lists(st.tuples(st.integers(0, 99), st.integers(0, 99)), max_size=4)):
@@ -319,6 +348,8 @@ def cases(draw: st.DrawFn, offsets: Sequence[int]) -> Case:
     return Case(
         settings={
             "template": default,
+            "timezone": draw(st.sampled_from([None, "Europe/Paris"])),
+            "date_format": draw(st.sampled_from([None, "MM/DD/YYYY h:mm AM/PM"])),
             "strict": draw(st.booleans()),
             "ragged_tolerance": 1000,
             "mapping": mapping,
@@ -442,6 +473,13 @@ def test_validate_file_reports_what_check_row_finds(workdir: Path, case: Case) -
     write_csv(path, case, datetime.now(UTC).replace(microsecond=0))
     settings_ = settings_for(workdir, **case.settings)
     count, expected = reference(path, settings_, Limits(schedule_horizon=HORIZON))
+    default = resolve(case.settings["template"])
+    if not isinstance(default, Problem):
+        plan = Mapper(mapping_config(settings_)).plan(default, tuple(case.header))
+        if len(plan.unknown) == len(case.header):  # no column known: the file is refused
+            with pytest.raises(InputFileError, match=r"no known column|looks like data"):
+                anyio.run(through_validate_file, path, settings_)
+            return
     summary, got = anyio.run(through_validate_file, path, settings_)
     assert (summary.rows, summary.valid, summary.invalid) == (
         count,
@@ -487,6 +525,22 @@ def test_ragged_records_share_duplicate_detection_with_whole_ones(
     }
     assert got[2][:2] == (3, {"name": "a", "contact_flow_id": "f", "Notes": "x"})
     assert got[3][:2] == (4, {"name": "b", "contact_flow_id": "f"})
+
+
+def test_a_short_record_keys_by_the_key_column_it_still_has(workdir: Path) -> None:
+    """`id` is renamed to `key` and a `key` column follows: a record cut before `key` is keyed by
+    its `id`, as check_row keys it."""
+    path = write_lines(
+        workdir / "short_keys.csv",
+        "name,id,key,contact_flow_id",
+        "a,k1,k9,f",
+        "b,k1",  # ragged: keyed by id
+        "c,k1,k8,f",
+        "d,k1",  # ragged: the same id as row 2
+    )
+    settings_ = settings_for(workdir, ragged_tolerance=5, mapping={"rename": {"id": "key"}})
+    got = compare_fast(path, settings_, [1, 4])
+    assert codes(got)[4] == ["ragged_row", "no_flow", "duplicate_key"]
 
 
 def test_ragged_records_with_keys(workdir: Path) -> None:

@@ -324,10 +324,11 @@ def csv_files(draw: st.DrawFn) -> Written:
         record = ",".join(quoted(c, force) for c in cells)
         last = i == n - 1
         ending = "" if last and draw(st.booleans()) else eol
-        if cells_width != width:
-            ragged.append(len(records))
-        records.append(cells)
-        lines.append(line)
+        if any(cells):  # a record of empty cells only is skipped, as a blank line is
+            if cells_width != width:
+                ragged.append(len(records))
+            records.append(cells)
+            lines.append(line)
         text += record + ending
         line += (record + ending).count("\n")
     return Written(text.encode(), header, records, lines, ragged)

@@ -158,13 +158,14 @@ def test_unknown_columns_are_collected_once_and_are_problems_only_when_strict() 
     assert [(p.code, p.field) for p in strict.problems] == [(Code.UNKNOWN_COLUMN, "colour")]
 
 
-def test_without_a_template_columns_are_not_sent_and_not_reported_unknown() -> None:
-    """A row whose template is missing cannot tell template fields from stray columns."""
+def test_without_a_template_columns_are_not_sent_and_reported_until_a_row_has_one() -> None:
+    """A row whose template is missing cannot tell template fields from stray columns: its
+    unknown columns are reported only when no row had a template."""
     mapper = Mapper()
     result = mapper.map_row(row({"name": "a", "Amount": "1"}), None)
     assert "TaskTemplateId" not in result.request.params
     assert "References" not in result.request.params
-    assert mapper.unknown_columns == ()
+    assert mapper.unknown_columns == ("Amount",)
     mapper.map_row(row({"name": "a", "Amount": "1", "Stray": "x"}), TPL)
     assert list(mapper.unknown_columns) == ["Stray"]
 
@@ -294,3 +295,25 @@ def test_unknown_columns_never_become_references_or_attributes(values: dict[str,
     params = Mapper().map_row(row(values), tpl).request.params
     assert "References" not in params
     assert "Attributes" not in params
+
+
+def test_nested_jsonl_objects_are_not_unknown_columns() -> None:
+    mapper = Mapper()
+    values = {"name": "a", "fields": {"Amount": "3"}, "attributes": {"k": "v"}, "references": {}}
+    result = mapper.map_row(row(values), TPL)
+    assert result.problems == []
+    assert result.request.params["References"]["Amount"]["Value"] == "3"
+    assert mapper.unknown_columns == ()
+
+
+def test_columns_match_trimmed_and_case_folded() -> None:
+    config = MappingConfig(rename={"Client": "Task NAME"}, attributes=["segment"])
+    mapper = Mapper(config)
+    values = {" NAME ": "n", "client": "t", "AMOUNT": "4", "Segment": "gold", "Attr.Tier": "1"}
+    result = mapper.map_row(row(values), TPL)
+    assert result.problems == []
+    params = result.request.params
+    assert params["Name"] == "n"  # the conventional column wins over the field "Task name"
+    assert params["References"]["Amount"]["Value"] == "4"
+    assert params["Attributes"] == {"Segment": "gold", "Tier": "1"}
+    assert mapper.unknown_columns == ()

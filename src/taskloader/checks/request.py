@@ -109,7 +109,7 @@ TEMPLATE_HAS_FLOW = Problem(
 NO_FLOW = Problem(
     Code.NO_FLOW,
     "contact_flow_id",
-    "no flow: the template has none and no contact_flow_id or quick_connect_id given",
+    "no flow: no contact_flow_id or quick_connect_id given, and no template with a flow",
 )
 IN_PAST = Problem(
     Code.SCHEDULED_TIME_IN_PAST, "scheduled_time", "the scheduled time is in the past"

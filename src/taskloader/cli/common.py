@@ -10,17 +10,36 @@ from typing import Any, TypeVar
 
 import anyio
 import click
-from botocore.exceptions import BotoCoreError, NoRegionError, ProfileNotFound
+import structlog
+from botocore.exceptions import (
+    BotoCoreError,
+    ConfigNotFound,
+    ConfigParseError,
+    InvalidConfigError,
+    InvalidRegionError,
+    NoRegionError,
+    ProfileNotFound,
+)
 
 from taskloader.errors import TaskloaderError
 from taskloader.logs import configure_logging
-from taskloader.settings import Settings, load_settings
+from taskloader.settings import Settings, ignored_env, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 SETTING_NAMES = frozenset(f.name for f in dataclasses.fields(Settings)) - {"mapping"}
 
 EXIT_OK, EXIT_ROWS, EXIT_USAGE, EXIT_INCOMPLETE, EXIT_ABORTED = 0, 1, 2, 3, 4
+
+#: botocore's errors of a wrong AWS configuration (Region, profile, config file): exit 2.
+AWS_CONFIG_ERRORS = (
+    NoRegionError,
+    InvalidRegionError,
+    ProfileNotFound,
+    ConfigNotFound,
+    ConfigParseError,
+    InvalidConfigError,
+)
 
 _AWS_OPTIONS = (
     click.option(
@@ -77,6 +96,8 @@ def settings_options(func: F) -> F:
         except TaskloaderError as exc:
             fail(exc)
         configure_logging(settings.log_format, settings.log_level)
+        if ignored := ignored_env():
+            structlog.get_logger(__name__).debug("settings.env_ignored", variables=ignored)
         return func(*args, settings=settings, **kwargs)
 
     for option in reversed(_AWS_OPTIONS):
@@ -95,7 +116,7 @@ def run_async(main: Callable[[], Coroutine[Any, Any, int]]) -> int:
         return anyio.run(main)
     except TaskloaderError as exc:
         return int(fail(exc))
-    except (ProfileNotFound, NoRegionError) as exc:
+    except AWS_CONFIG_ERRORS as exc:
         return int(fail(exc, EXIT_USAGE))
     except BotoCoreError as exc:
         return int(fail(exc, EXIT_ABORTED))

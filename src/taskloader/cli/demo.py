@@ -9,16 +9,17 @@ from pathlib import Path
 import click
 
 from taskloader.cli.common import Settings, run_async, settings_options
-from taskloader.run.demo import REPO_CONFIG, DemoOptions, run_demo
+from taskloader.examples import EXAMPLES_DIR
+from taskloader.run.demo import DemoOptions, run_demo
 
 
 @click.command()
 @click.option(
     "--config-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=REPO_CONFIG,
-    show_default=True,
-    help="Holds templates/*.json and demo/callbacks.csv.",
+    default=EXAMPLES_DIR,
+    help="Holds templates/*.json and demo/callbacks.csv (default: the examples shipped in "
+    "the package).",
 )
 @click.option(
     "--out",
@@ -37,7 +38,7 @@ from taskloader.run.demo import REPO_CONFIG, DemoOptions, run_demo
 )
 @settings_options
 def demo(settings: Settings, config_dir: Path, out_root: Path, throttle: float) -> None:
-    """Start the emulator, import config/demo/callbacks.csv, show the results."""
+    """Start the emulator, import the example callbacks.csv, show the results."""
     # The emulator checks that requests are signed, not by whom: any credentials will do.
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "demo")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "demo")

@@ -18,7 +18,29 @@ from taskloader.run.dryrun import ValidationSummary, validate_file
 input_options = (
     click.option("--template", default=None, help="Template (name or id) for rows without one."),
     click.option("--strict/--no-strict", default=None, help="Unknown columns are errors."),
-    click.option("--delimiter", default=None, help="CSV delimiter (default ',')."),
+    click.option(
+        "--delimiter",
+        default=None,
+        help="CSV delimiter: one character, or tab, comma, semicolon, pipe, \\t "
+        "(default: a tab for .tsv, else detected from the header among , ; tab |).",
+    ),
+    click.option(
+        "--encoding",
+        default=None,
+        help="Text encoding, e.g. cp1252, latin-1, utf-16 (default UTF-8; a byte-order mark "
+        "is always obeyed).",
+    ),
+    click.option(
+        "--timezone",
+        default=None,
+        help="IANA time zone (e.g. Europe/Paris) of date-times written without a UTC offset.",
+    ),
+    click.option(
+        "--date-format",
+        default=None,
+        help="Date-times also accepted in this pattern, e.g. 'MM/DD/YYYY h:mm AM/PM' or "
+        "'DD/MM/YYYY' (ISO 8601 and epoch seconds/milliseconds always are).",
+    ),
     click.option(
         "--input-format",
         type=click.Choice(["csv", "jsonl"]),
@@ -117,6 +139,11 @@ def _print(summary: ValidationSummary, fmt: str, report: str | None) -> None:
         more = ", ..." if entry["count"] > len(entry["first_rows"]) else ""
         click.echo(f"  {code:<28} {entry['count']:>8}  rows {rows}{more}")
     if summary.unknown_columns:
-        click.echo(f"  unknown columns (ignored): {', '.join(summary.unknown_columns)}")
+        near = summary.did_you_mean
+        named = [
+            f"{c!r} (did you mean {near[c]!r}?)" if c in near else repr(c)
+            for c in summary.unknown_columns
+        ]
+        click.echo(f"  unknown columns (ignored): {', '.join(named)}")
     if report and summary.invalid:
         click.echo(f"invalid rows written to {report}")

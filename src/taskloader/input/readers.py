@@ -5,27 +5,29 @@ number and the line it starts on. Problems with the whole file raise
 :class:`~taskloader.errors.InputFileError` naming the file and the line; a problem with one row
 (a ragged CSV record within the tolerance) travels with the row in :attr:`Row.problems`.
 
+Bytes become lines in :mod:`taskloader.input.text` (the encoding, the delimiter). A CSV header's
+names must differ once trimmed and case-folded (:func:`fold`), as the mapping matches them;
+records of empty cells only (``,,,,``) are skipped like blank lines.
+
 The CSV reader raises the process-wide ``csv.field_size_limit`` to :data:`FIELD_SIZE_LIMIT` so that
 very large cells (a 10 MB note) are read, not refused.
 """
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import csv
 import gzip
-import io
 import itertools
 import json
 import sys
-import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Literal, cast
 
 from taskloader.errors import InputFileError
+from taskloader.input.text import Lines, sniff_delimiter
 
 Format = Literal["csv", "jsonl"]
 
@@ -55,9 +57,10 @@ class Row:
 @dataclass(frozen=True, slots=True)
 class SourceOptions:
     format: Format | None = None  # None: from the file name's suffix, ".gz" stripped first
-    delimiter: str = ","
+    delimiter: str | None = None  # None: a tab for .tsv, else sniffed from the header line
     quotechar: str = '"'
     ragged_tolerance: int = 0  # ragged CSV records tolerated (as row problems) before failing
+    encoding: str | None = None  # None: UTF-8 (a byte-order mark says UTF-8 or UTF-16)
 
 
 def detect_format(name: str, options: SourceOptions) -> Format:
@@ -85,6 +88,7 @@ class RowReader:
         self._rows = rows
         self._columns = columns
         self.records = records
+        self.encoding = "utf-8"  # the encoding the file was read in
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -106,10 +110,12 @@ def read_rows(stream: BinaryIO | IO[bytes], name: str, options: SourceOptions) -
     raw: IO[bytes] = stream
     if name.lower().endswith(".gz"):
         raw = cast(IO[bytes], gzip.GzipFile(fileobj=stream, mode="rb"))
-    lines = _Lines(raw, name)
+    lines = Lines(raw, name, options.encoding)
     if fmt == "jsonl":
         columns: list[str] = []
-        return RowReader(_json_rows(lines, columns), columns)
+        reader = RowReader(_json_rows(lines, columns), columns)
+        reader.encoding = lines.encoding
+        return reader
     return _csv_reader(lines, options)
 
 
@@ -131,88 +137,62 @@ def open_rows(path: str, options: SourceOptions) -> Iterator[RowReader]:
         yield read_rows(fh, path, options)
 
 
-class _Checked(io.RawIOBase):
-    """The raw bytes, cut at the first line holding a NUL byte or bytes that are not UTF-8.
-
-    Checking a block at a time keeps decoding and line splitting in C (a ``TextIOWrapper``
-    reads from here). The lines before a bad one are still delivered; the next read raises an
-    :class:`InputFileError` naming the bad line.
-    """
-
-    def __init__(self, raw: IO[bytes], name: str) -> None:
-        self._raw = raw
-        self._name = name
-        self._decoder = codecs.getincrementaldecoder("utf-8")()
-        self._newlines = 0  # newlines delivered so far
-        self._pending: InputFileError | None = None
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        if self._pending is not None:
-            raise self._pending
-        data = self._raw.read(len(buffer))
-        bad, reason = self._first_bad(data)
-        if bad >= 0:
-            line = self._newlines + data.count(b"\n", 0, bad) + 1
-            self._pending = InputFileError(self._name, reason, line=line)
-            data = data[: data.rfind(b"\n", 0, bad) + 1]
-            if not data:
-                raise self._pending
-        self._newlines += data.count(b"\n")
-        buffer[: len(data)] = data
-        return len(data)
-
-    def _first_bad(self, data: bytes) -> tuple[int, str]:
-        """(index of the first bad byte in ``data`` or -1, what is wrong)."""
-        nul = data.find(b"\x00")
-        held = len(self._decoder.getstate()[0])  # an unfinished character from the last block
-        try:
-            self._decoder.decode(data if nul < 0 else data[:nul], final=not data)
-        except UnicodeDecodeError as exc:
-            return max(exc.start - held, 0), "not UTF-8 text"
-        return nul, "binary content (NUL byte)"
+def fold(column: str) -> str:
+    """A column name as it is matched: surrounding blanks dropped, letter case folded."""
+    return column.strip().casefold()
 
 
-class _Lines:
-    """Decoded lines (split at ``\\n`` only, BOM dropped) of a binary stream."""
-
-    def __init__(self, raw: IO[bytes], name: str) -> None:
-        self.name = name
-        buffered = io.BufferedReader(_Checked(raw, name), buffer_size=1 << 16)
-        self.lines: Iterator[str] = io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="\n")
-
-    def failure(self, exc: BaseException, line: int) -> InputFileError | None:
-        if isinstance(exc, InputFileError):
-            return exc
-        if isinstance(exc, (OSError, EOFError, zlib.error)):
-            return InputFileError(self.name, f"cannot read: {exc}", line=line)
-        return None
-
-
-def _csv_reader(lines: _Lines, options: SourceOptions) -> RowReader:
+def _csv_reader(lines: Lines, options: SourceOptions) -> RowReader:
     name = lines.name
     if csv.field_size_limit() < FIELD_SIZE_LIMIT:
         csv.field_size_limit(FIELD_SIZE_LIMIT)
-    reader = csv.reader(
-        lines.lines, delimiter=options.delimiter, quotechar=options.quotechar, strict=True
-    )
+    peeked = _peek_header_line(lines)
+    delimiter = options.delimiter
+    if delimiter is None:
+        tsv = name.lower().removesuffix(".gz").endswith(".tsv")
+        delimiter = "\t" if tsv else sniff_delimiter(peeked[-1] if peeked else "")
+    source = itertools.chain(peeked, lines.lines)
+    reader = csv.reader(source, delimiter=delimiter, quotechar=options.quotechar, strict=True)
     header = _next_record(reader, lines, name)
-    while header == []:  # blank lines before the header
+    while header is not None and not any(header):  # blank lines before the header
         header = _next_record(reader, lines, name)
     if header is None:
         raise InputFileError(name, "empty file: no header row", line=1)
-    seen: set[str] = set()
+    line = reader.line_num
+    seen: dict[str, str] = {}
     for column in header:
-        if column in seen:
-            raise InputFileError(name, f"duplicate column {column!r} in the header", line=1)
-        seen.add(column)
+        if column in seen.values():
+            raise InputFileError(name, f"duplicate column {column!r} in the header", line=line)
+        other = seen.setdefault(fold(column), column)
+        if other != column:
+            raise InputFileError(
+                name,
+                f"columns {other!r} and {column!r} are the same name once blanks and letter "
+                "case are ignored; rename one",
+                line=line,
+            )
     records = CsvRecords(reader, lines, len(header), options.ragged_tolerance)
-    return RowReader(_csv_rows(records, name, header), header, records)
+    rows = RowReader(_csv_rows(records, name, header), header, records)
+    rows.encoding = lines.encoding
+    return rows
 
 
-def _next_record(reader: Any, lines: _Lines, name: str) -> list[str] | None:
+def _peek_header_line(lines: Lines) -> list[str]:
+    """The lines up to the first one that is not blank (to sniff the delimiter from)."""
+    peeked: list[str] = []
+    while True:
+        try:
+            text = next(lines.lines)
+        except StopIteration:
+            return peeked
+        except Exception as exc:
+            raise lines.failure(exc, len(peeked) + 1) or exc from None
+        peeked.append(text)
+        if text.strip():
+            return peeked
+
+
+def _next_record(reader: Any, lines: Lines, name: str) -> list[str] | None:
     try:
         record: list[str] = next(reader)
     except StopIteration:
@@ -222,7 +202,7 @@ def _next_record(reader: Any, lines: _Lines, name: str) -> list[str] | None:
     return record
 
 
-def _csv_error(exc: Exception, reader: Any, lines: _Lines) -> InputFileError | None:
+def _csv_error(exc: Exception, reader: Any, lines: Lines) -> InputFileError | None:
     line = int(reader.line_num)
     failure = lines.failure(exc, line + 1)
     if failure is not None:
@@ -244,7 +224,7 @@ class CsvRecords:
     records (the usual case) costs no per-record Python work beyond the parse.
     """
 
-    def __init__(self, reader: Any, lines: _Lines, width: int, tolerance: int) -> None:
+    def __init__(self, reader: Any, lines: Lines, width: int, tolerance: int) -> None:
         self._reader = reader
         self._lines = lines
         self._width = width
@@ -271,6 +251,7 @@ class CsvRecords:
                 self._failed is None
                 and reader.line_num - base == len(records)
                 and set(map(len, records)) == {self._width}
+                and all(map(any, records))  # no record of empty cells only
             ):
                 return range(base + 1, base + 1 + len(records)), records
             starts, kept = self._walk(base, records)
@@ -286,7 +267,7 @@ class CsvRecords:
         for record in records:
             start = line + 1
             line = start + sum(cell.count("\n") for cell in record)
-            if not record:
+            if not any(record):  # a blank line, or only delimiters (",,,,")
                 continue
             if len(record) != self._width:
                 self._ragged += 1
@@ -323,7 +304,7 @@ def _csv_rows(records: CsvRecords, name: str, header: list[str]) -> Iterator[Row
             yield csv_row(name, header, number, line, record)
 
 
-def _json_rows(lines: _Lines, columns: list[str]) -> Iterator[Row]:
+def _json_rows(lines: Lines, columns: list[str]) -> Iterator[Row]:
     name = lines.name
     known: set[str] = set()
     number = line_no = 0

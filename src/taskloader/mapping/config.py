@@ -17,3 +17,5 @@ class MappingConfig:
     ignore: Sequence[str] = ()  # columns not sent at all
     strict: bool = False  # unknown columns are row problems, not just a warning
     default_template: str | None = None  # the run-wide template (name or id)
+    timezone: str | None = None  # IANA zone of date-times without a UTC offset
+    date_format: str | None = None  # an extra date-time pattern (see mapping.times)

@@ -2,9 +2,10 @@
 
 The mapping contract (public; see issue 3): conventional columns (:data:`CONVENTIONAL`), any other
 column named like a field of the row's template becomes that field, ``attr.<key>`` an attribute,
-``ref.<key>`` a STRING reference. JSONL rows may nest ``fields``, ``attributes`` and
-``references`` objects. Empty cells are absent; precedence for an absent value is the row, then a
-configured constant, then the template's default. A conventional column wins over a template
+``ref.<key>`` a STRING reference; names match with surrounding blanks and letter case ignored.
+JSONL rows may nest ``fields``, ``attributes`` and ``references`` objects. Empty cells are
+absent; precedence for an absent value is the row, then a configured constant, then the
+template's default. A conventional column wins over a template
 field of type NAME/DESCRIPTION/SCHEDULED_TIME/QUICK_CONNECT feeding the same parameter.
 
 :class:`Mapper` compiles a plan once per (template, column set) so each row costs one pass.
@@ -12,14 +13,15 @@ field of type NAME/DESCRIPTION/SCHEDULED_TIME/QUICK_CONNECT feeding the same par
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from taskloader.input.readers import Row
+from taskloader.input.readers import Row, fold
 from taskloader.mapping.compile import hash_cells
 from taskloader.mapping.config import MappingConfig
-from taskloader.mapping.plan import Plan, build_plan
+from taskloader.mapping.plan import KNOWN, Names, Plan, build_plan
 from taskloader.mapping.rules import Code, Problem
 from taskloader.templates.model import TaskTemplate
 
@@ -68,26 +70,44 @@ class Mapper:
         self.config = config or MappingConfig()
         self._plans: dict[tuple[str | None, tuple[str, ...]], tuple[TaskTemplate | None, Plan]] = {}
         self._last: tuple[TaskTemplate | None, tuple[str, ...], Plan] | None = None
-        self._unknown: dict[str, None] = {}
-        renamed = [c for c, t in self.config.rename.items() if t == "template"]
-        if "template" not in self.config.rename:
-            renamed.append("template")
-        self._template_columns = tuple(renamed)
+        self._unknown: dict[str, str | None] = {}  # column -> a known name it is close to
+        self._untemplated: dict[str, str | None] = {}  # the same, from rows with no template
+        self._templated = False  # a row had a template
+        self._names = Names(self.config, None)
+        self._template_columns: dict[tuple[str, ...], tuple[str, ...]] = {}
 
-    @property
-    def template_columns(self) -> tuple[str, ...]:
-        """The columns that may name a row's template, in the order they are looked at."""
-        return self._template_columns
+    def template_columns(self, columns: tuple[str, ...]) -> tuple[str, ...]:
+        """The ``columns`` that may name a row's template, in the order they are looked at:
+        those renamed to ``template`` first, then one named so."""
+        found = self._template_columns.get(columns)
+        if found is None:
+            names = self._names
+            picked = [c for c in columns if names.of(c) == "template"]
+            picked.sort(key=lambda c: names.renamed(c) == c)
+            if len(self._template_columns) > 1024:
+                self._template_columns.clear()
+            found = self._template_columns[columns] = tuple(picked)
+        return found
 
     @property
     def unknown_columns(self) -> tuple[str, ...]:
-        """Columns seen so far that map to nothing (for one warning at the end of a run)."""
-        return tuple(self._unknown)
+        """Columns seen so far that map to nothing (for one warning at the end of a run).
+
+        Columns of rows with a template; when no row had one, those of rows without.
+        """
+        return tuple(self._unknown if self._templated else self._untemplated)
+
+    def did_you_mean(self) -> dict[str, str]:
+        """For each of :attr:`unknown_columns` close to a known name (a conventional column, a
+        template field, a ``[mapping]`` entry): that name."""
+        unknown = self._unknown if self._templated else self._untemplated
+        return {column: near for column, near in unknown.items() if near}
 
     def template_ref(self, row: Row) -> str | None:
         """The row's template name or id: its ``template`` column, else the run-wide default."""
-        for column in self._template_columns:
-            value = row.values.get(column)
+        values = row.values
+        for column in self.template_columns(tuple(values)):
+            value = values.get(column)
             if value:
                 return str(value).strip()
         return self.config.default_template
@@ -106,10 +126,13 @@ class Mapper:
                 self._plans.clear()
             self._plans[cache_key] = (template, plan)
             # Without a template (none given, or it failed to resolve) a template field's
-            # column looks unknown; only rows with a template can tell.
-            if template is not None:
-                for column in plan.unknown:
-                    self._unknown.setdefault(column, None)
+            # column looks unknown; rows with a template tell, and only when none has one are
+            # the columns of rows without reported.
+            self._templated = self._templated or template is not None
+            seen = self._unknown if template is not None else self._untemplated
+            for column in plan.unknown:
+                if column not in seen:
+                    seen[column] = _near(column, template, self.config)
         self._last = (template, columns, plan)
         return plan
 
@@ -145,3 +168,14 @@ def _flatten(values: Mapping[str, Any]) -> dict[str, Any]:
         else:
             flat[name] = value
     return flat
+
+
+def _near(column: str, template: TaskTemplate | None, config: MappingConfig) -> str | None:
+    """A known name ``column`` is probably a misspelling of (trimmed and case-folded)."""
+    candidates = [*KNOWN, *config.rename, *config.attributes, *config.references]
+    if template is not None:
+        candidates += [f.name for f in template.fields]
+    by_fold = {fold(name): name for name in candidates}
+    by_fold.pop(fold(column), None)  # a rename or list entry that maps to nothing known
+    close = difflib.get_close_matches(fold(column), list(by_fold), n=1, cutoff=0.75)
+    return by_fold[close[0]] if close else None

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from taskloader.input.readers import fold
 from taskloader.mapping.compile import Compiled, Entry, compile_plan
 from taskloader.mapping.rules import (
     BadValue,
@@ -19,9 +20,9 @@ from taskloader.mapping.rules import (
     LengthRule,
     api_limits,
     expiry_minutes,
-    parse_time,
     rule_for,
 )
+from taskloader.mapping.times import TimeParser, time_parser
 from taskloader.templates.model import REFERENCE_TYPE, FieldType, TaskTemplate
 
 if TYPE_CHECKING:
@@ -90,11 +91,17 @@ def _reference(check: Callable[[str], str], ref_type: str) -> Callable[[str], di
     return ReferenceRule(check, ref_type)
 
 
-def _scheduled_time(value: str) -> datetime:
-    try:
-        return parse_time(value)
-    except BadValue as exc:
-        raise BadValue(Code.INVALID_SCHEDULED_TIME, exc.message) from None
+@dataclass(frozen=True, slots=True)
+class ScheduledTimeRule:
+    """``ScheduledTime`` from a date-time, refused as ``invalid_scheduled_time``."""
+
+    times: TimeParser
+
+    def __call__(self, value: str) -> datetime:
+        try:
+            return self.times.parse(value)
+        except BadValue as exc:
+            raise BadValue(Code.INVALID_SCHEDULED_TIME, exc.message) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,15 +127,57 @@ def _param_rule(param: str) -> Callable[[str], str]:
     return _max_length(limit)
 
 
+#: Every name a column may have besides template fields and ``attr.``/``ref.`` (folded).
+KNOWN = frozenset({*PLAIN_PARAMS, "scheduled_time", "expiry_minutes", "key", "template"})
+
+
+class Names:
+    """Column and target names as the mapping matches them: blanks around a name and letter case
+    do not matter (``Name``, ``name `` and ``NAME`` are ``name``; ``customer NAME`` is the
+    template field ``Customer name``). The suffix of ``attr.``/``ref.`` keeps its case."""
+
+    def __init__(self, config: MappingConfig, template: TaskTemplate | None) -> None:
+        self._rename = {fold(k): v for k, v in config.rename.items()}
+        self._exact = config.rename
+        self._fields = {fold(f.name): f.name for f in template.fields} if template else {}
+        self.attributes = frozenset(map(fold, config.attributes))
+        self.references = frozenset(map(fold, config.references))
+        self.ignore = frozenset(map(fold, config.ignore))
+
+    def renamed(self, column: str) -> str:
+        """What ``column`` is renamed to by ``[mapping] rename`` (itself if not renamed)."""
+        found = self._exact.get(column)
+        return found if found is not None else self._rename.get(fold(column), column)
+
+    def target(self, name: str) -> str:
+        """The canonical spelling of a target name."""
+        text = name.strip()
+        folded = text.casefold()
+        if folded in KNOWN or folded in NESTED_KEYS:
+            return folded
+        if folded.startswith(("attr.", "ref.")):
+            prefix, _, rest = text.partition(".")
+            return f"{prefix.casefold()}.{rest}"
+        return self._fields.get(folded, text)
+
+    def of(self, column: str) -> str:
+        return self.target(self.renamed(column))
+
+
 def _classify(
-    config: MappingConfig, template: TaskTemplate | None, target: str, column: str | None
+    config: MappingConfig,
+    names: Names,
+    template: TaskTemplate | None,
+    target: str,
+    column: str | None,
 ) -> tuple[int, str, Callable[[str], Any], int] | None:
-    """(kind, target, rule, precedence) for a target name; None if unknown."""
+    """(kind, target, rule, precedence) for a canonical target name; None if unknown."""
+    times = time_parser(config.timezone, config.date_format)
     if target in PLAIN_PARAMS:
         param = PLAIN_PARAMS[target]
         return PARAM, param, _param_rule(param), 1
     if target == "scheduled_time":
-        return PARAM, "ScheduledTime", _scheduled_time, 1
+        return PARAM, "ScheduledTime", ScheduledTimeRule(times), 1
     if target == "expiry_minutes":
         return PARAM, "SegmentAttributes", _expiry, 1
     field = (
@@ -136,10 +185,11 @@ def _classify(
         if (template)
         else None
     )
-    if target.startswith("attr.") or (column is not None and column in config.attributes):
+    folded = fold(column) if column is not None else None
+    if target.startswith("attr.") or folded in names.attributes:
         key = target[5:] if target.startswith("attr.") else target
         return ATTR, key, str, 0
-    if target.startswith("ref.") or (column is not None and column in config.references):
+    if target.startswith("ref.") or folded in names.references:
         key = target[4:] if target.startswith("ref.") else target
         if field is not None:
             text = "names a template field; use the field's own column"
@@ -151,9 +201,11 @@ def _classify(
         param = _TOP_LEVEL_FIELD[field.type]
         return PARAM, param, _param_rule(param), 0
     if field.type is FieldType.SCHEDULED_TIME:
-        return PARAM, "ScheduledTime", _scheduled_time, 0
+        return PARAM, "ScheduledTime", ScheduledTimeRule(times), 0
     if field.type is FieldType.EXPIRY_DURATION:
         return PARAM, "SegmentAttributes", _expiry, 0
+    if field.type is FieldType.DATE_TIME:
+        return REF, field.name, _reference(times.epoch_seconds, REFERENCE_TYPE[field.type]), 0
     if field.type in REFERENCE_TYPE:
         rule = _reference(rule_for(field.type, field.options), REFERENCE_TYPE[field.type])
         return REF, field.name, rule, 0
@@ -164,7 +216,9 @@ def _classify(
 def build_plan(
     config: MappingConfig, template: TaskTemplate | None, columns: tuple[str, ...]
 ) -> Plan:
-    ignore = frozenset(config.ignore)
+    names = Names(config, template)
+    ignore = names.ignore
+    constants = {names.target(k): v for k, v in config.constants.items()}
     found: list[tuple[int, Entry]] = []
     covered: set[str] = set()
     unknown: list[str] = []
@@ -172,48 +226,51 @@ def build_plan(
     nested = False
     defaults = template.defaults if template is not None else {}
     for column in columns:
-        target = config.rename.get(column, column)
-        if column in ignore or target in ignore or target == "template":
+        target = names.of(column)
+        if fold(column) in ignore or fold(target) in ignore or target == "template":
             continue
         if target == "key":
             key_column = column
             continue
-        kind = _classify(config, template, target, column)
+        if target in NESTED_KEYS:  # a JSONL object of fields, attributes or references
+            nested = True
+            continue
+        kind = _classify(config, names, template, target, column)
         if kind is None:
-            if target in NESTED_KEYS:
-                nested = True
             unknown.append(column)
             if config.strict:
                 rule = _refuse(Code.UNKNOWN_COLUMN, "column is not mapped to any field")
                 found.append((0, (column, BAD, column, rule, None, column)))
             continue
-        fallback = config.constants.get(target, defaults.get(target))
+        fallback = constants.get(target, defaults.get(target))
         covered.add(target)
         found.append((kind[3], (column, kind[0], kind[1], kind[2], fallback, target)))
-    for target, value in [*defaults.items(), *config.constants.items()]:
-        if target in covered or target in ignore:
+    for target, value in [*defaults.items(), *constants.items()]:
+        if target in covered or fold(target) in ignore:
             continue
-        kind = _classify(config, template, target, None)
+        kind = _classify(config, names, template, target, None)
         if kind is None or kind[0] == BAD:
             continue
         covered.add(target)
-        value = config.constants.get(target, value)
+        value = constants.get(target, value)
         found.append((kind[3], (NO_COLUMN, kind[0], kind[1], kind[2], value, target)))
     found.sort(key=operator.itemgetter(0))  # stable: template fields before conventional
-    names = tuple(sorted(columns))
+    names_sorted = tuple(sorted(columns))
     entries = tuple(entry for _, entry in found)
-    key_template = "".join(n.replace("%", "%%") + "\x00%s\x00" for n in names) or None
-    sorted_cells = _getter(names)
+    key_template = "".join(n.replace("%", "%%") + "\x00%s\x00" for n in names_sorted) or None
+    sorted_cells = _getter(names_sorted)
     template_id = template.id if template is not None else None
     return Plan(
         entries=entries,
         key_column=key_column,
         unknown=tuple(unknown),
         nested=nested,
-        sorted_columns=names,
+        sorted_columns=names_sorted,
         key_template=key_template,
         sorted_cells=sorted_cells,
-        run=compile_plan(entries, template_id, key_column, names, key_template, sorted_cells),
+        run=compile_plan(
+            entries, template_id, key_column, names_sorted, key_template, sorted_cells
+        ),
     )
 
 

@@ -8,8 +8,8 @@ Decisions where the API documentation is silent:
   JSON number, finite as a double: ``-12``, ``3.5``, ``1e3``; not ``+5``, ``.5``, ``1e400``),
   surrounding blanks dropped. Epoch seconds and expiry minutes are ASCII digits.
 - BOOLEAN: ``true``/``false`` in any letter case, sent in lower case.
-- DATE_TIME and scheduled times: ISO 8601 *with* a UTC offset (``Z`` allowed), or epoch seconds.
-  DATE_TIME references are sent as integer epoch seconds.
+- DATE_TIME and scheduled times: see :mod:`taskloader.mapping.times`. DATE_TIME references are
+  sent as integer epoch seconds.
 - EMAIL: one ``@``, no blanks, a dot in the domain, at most 254 characters.
 - URL: ``http://`` or ``https://`` followed by a host, no blanks.
 """
@@ -21,7 +21,6 @@ import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from taskloader.mapping.formats import is_number
@@ -129,12 +128,11 @@ ATTRIBUTES_MAX_BYTES = 32768
 EXPIRY_MAX_MINUTES = 129_600  # 90 days
 PREVIOUS_CONTACT_MAX = 12
 
-_EPOCH = re.compile(r"[+-]?\d+(?:\.\d+)?", re.ASCII)
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 _URL = re.compile(r"https?://[^\s/?#]+[^\s]*", re.IGNORECASE)
 
 
-def _memo(size: int) -> Callable[[Callable[[str], _T]], Callable[[str], _T]]:
+def memo(size: int) -> Callable[[Callable[[str], _T]], Callable[[str], _T]]:
     """Memoise a rule of one string in a dict emptied when it holds ``size`` results; refusals
     (exceptions) are not kept. Files repeat the same timestamps a lot, but a file of distinct
     ones must not pay much for trying: a miss costs a look-up and a store, less than
@@ -158,31 +156,6 @@ def _memo(size: int) -> Callable[[Callable[[str], _T]], Callable[[str], _T]]:
         return memoised
 
     return decorate
-
-
-def _parse_time(value: str) -> datetime:
-    """ISO 8601 with an offset, or epoch seconds -> an aware datetime."""
-    text = value.strip()
-    try:
-        if text.isascii() and text.isdigit():
-            return datetime.fromtimestamp(int(text), UTC)
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            if _EPOCH.fullmatch(text) is None:
-                raise
-            return datetime.fromtimestamp(float(text), UTC)
-    except (ValueError, OverflowError, OSError):
-        raise BadValue(
-            Code.INVALID_DATE_TIME, "expected ISO 8601 with a UTC offset, or epoch seconds"
-        ) from None
-    if parsed.tzinfo is None:
-        raise BadValue(Code.INVALID_DATE_TIME, "date-time has no UTC offset")
-    return parsed
-
-
-#: :func:`_parse_time`, memoised.
-parse_time = _memo(64)(_parse_time)
 
 
 def scalar_text(value: Any) -> str | None:
@@ -260,11 +233,6 @@ def _number(value: str) -> str:
     return text
 
 
-@_memo(64)
-def _date_time(value: str) -> str:
-    return str(int(_parse_time(value).timestamp()))  # the memo is this function's
-
-
 def _boolean(value: str) -> str:
     text = value.strip().lower()
     if text != "true" and text != "false":
@@ -284,7 +252,6 @@ _RULES: dict[FieldType, Callable[[str], str]] = {
     FieldType.TEXT: _text,
     FieldType.TEXT_AREA: _text_area,
     FieldType.NUMBER: _number,
-    FieldType.DATE_TIME: _date_time,
     FieldType.BOOLEAN: _boolean,
     FieldType.EMAIL: _email,
     FieldType.URL: _url,
@@ -292,13 +259,14 @@ _RULES: dict[FieldType, Callable[[str], str]] = {
 
 
 def rule_for(field_type: FieldType, options: tuple[str, ...] = ()) -> Callable[[str], str]:
-    """The value rule of a template field type that becomes a Reference."""
+    """The value rule of a template field type that becomes a Reference (DATE_TIME: see
+    :class:`taskloader.mapping.times.TimeParser`)."""
     if field_type is FieldType.SINGLE_SELECT:
         return _one_of(options)
     return _RULES[field_type]
 
 
-@_memo(64)
+@memo(64)
 def expiry_minutes(value: str) -> int:
     text = value.strip()
     if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= EXPIRY_MAX_MINUTES:

@@ -13,17 +13,15 @@ from pathlib import Path
 
 from taskloader.emulator import EmulatorSettings, FaultSettings, Quota, running_emulator
 from taskloader.errors import UsageError
+from taskloader.examples import EXAMPLES_DIR
 from taskloader.run.pipeline import run_import
 from taskloader.run.report import RunReport
 from taskloader.settings import Settings
 
-#: Where the repository keeps the example templates and the demo input.
-REPO_CONFIG = Path(__file__).resolve().parents[3] / "config"
-
 
 @dataclass(frozen=True, slots=True)
 class DemoOptions:
-    config_dir: Path = REPO_CONFIG
+    config_dir: Path = EXAMPLES_DIR  # the package's own example templates and demo input
     out_dir: Path = Path("demo-out")
     rows: Path | None = None  # default: <config_dir>/demo/callbacks.csv
     quota_rate: float = 50.0  # the default 2/s quota x 25, so a few hundred rows take seconds

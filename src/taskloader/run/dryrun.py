@@ -52,6 +52,7 @@ class ValidationSummary:
     invalid: int = 0
     problems: dict[str, CodeCount] = field(default_factory=dict)
     unknown_columns: tuple[str, ...] = ()
+    did_you_mean: dict[str, str] = field(default_factory=dict)  # unknown column -> known name
 
     def add(self, valid: int, invalid: list[Invalid]) -> None:
         """Count ``valid`` valid rows and the ``invalid`` ones with their problem codes."""
@@ -76,6 +77,7 @@ class ValidationSummary:
                 for code, c in sorted(self.problems.items(), key=lambda kv: -kv[1].count)
             },
             "unknown_columns": list(self.unknown_columns),
+            "did_you_mean": self.did_you_mean,
         }
 
 
@@ -93,7 +95,8 @@ class ReportWriter:
         self._fh = self._path.open("w", encoding="utf-8", errors="backslashreplace", newline="")
         if not self._jsonl:
             self._csv = csv.writer(self._fh)
-            self._csv.writerow([*self._columns, "row", "line", "problems"])
+            header = [neutralise(c) for c in self._columns]
+            self._csv.writerow([*header, "row", "line", "problems"])
 
     def write(self, items: list[Invalid]) -> None:
         assert self._fh is not None
@@ -140,6 +143,7 @@ async def _checked(
             yield len(rows) - len(bad), bad
         return
     records, first = reader.records, 1
+    await preparer.check_columns(name, reader.columns, reader.encoding)
     checker = RecordChecker(preparer, name, list(reader.columns))
 
     def resolve(ref: str | None) -> TaskTemplate | Problem | None:
@@ -185,6 +189,11 @@ async def validate_file(
             if writer is not None:
                 await anyio.to_thread.run_sync(writer.close)
     summary.unknown_columns = preparer.mapper.unknown_columns
+    summary.did_you_mean = preparer.mapper.did_you_mean()
     if summary.unknown_columns:
-        log.warning("validate.unknown_columns", columns=list(summary.unknown_columns))
+        log.warning(
+            "validate.unknown_columns",
+            columns=list(summary.unknown_columns),
+            did_you_mean=summary.did_you_mean,
+        )
     return summary

@@ -15,7 +15,6 @@ from typing import Any
 from taskloader.checks.compiled import RecordCheck, compile_check, record_digest
 from taskloader.checks.request import check_row, digest
 from taskloader.input.readers import Row, csv_row
-from taskloader.mapping.plan import NESTED_KEYS
 from taskloader.mapping.rules import Problem
 from taskloader.run.prepare import Preparer
 from taskloader.templates.model import TaskTemplate
@@ -39,12 +38,12 @@ class RecordChecker:
         self._name = name
         self._header = header
         mapper = preparer.mapper
-        self._key_column = mapper.plan(None, tuple(header)).key_column
+        plan = mapper.plan(None, tuple(header))
+        self._key_column = plan.key_column
         # Nested names (`fields`, ...) change what a row's content key covers: rows of such a
         # file take check_row whole, content key and all, as `run` does.
-        rename = mapper.config.rename
-        self._nested = any(rename.get(c, c) in NESTED_KEYS for c in header)
-        self._picks = [header.index(c) for c in mapper.template_columns if c in header]
+        self._nested = plan.nested
+        self._picks = [header.index(c) for c in mapper.template_columns(tuple(header))]
         self._checks: dict[str | None, RecordCheck | None] = {}
         self._templates: dict[str | None, TaskTemplate | Problem | None] = {}
 
@@ -125,7 +124,11 @@ class RecordChecker:
         if self._nested:
             return check_row(row, template, preparer.mapper, preparer.limits, preparer.cross)[1]
         request, problems = check_row(row, template, preparer.mapper, preparer.limits)
-        key = row.values.get(self._key_column, "") if self._key_column else ""
+        key_column = self._key_column
+        if len(record) < len(self._header):  # a short record: the key column may be cut off,
+            # and another column that maps to `key` (a rename) be the row's key
+            key_column = preparer.mapper.plan(None, tuple(row.values)).key_column
+        key = row.values.get(key_column, "") if key_column else ""
         d = digest(key) if key else record_digest(record, len(self._header))
         preparer.cross.check_digest_into(d, request.params.get("PreviousContactId"), problems)
         return problems

@@ -17,15 +17,17 @@ from taskloader.aws import AwsOptions
 from taskloader.checks.request import Limits
 from taskloader.errors import UsageError
 from taskloader.input.location import InputOptions
-from taskloader.input.readers import SourceOptions
+from taskloader.input.readers import SourceOptions, fold
 from taskloader.ledger.target import LedgerTarget
 from taskloader.mapping.config import MappingConfig
+from taskloader.mapping.times import check_date_format
 from taskloader.settings import Settings, instance_id_of, region_of
 from taskloader.templates.cache import TemplateCache, TemplateOptions, open_template_cache
 
 
 def aws_options(settings: Settings) -> AwsOptions:
-    """Profile, Region (the flag, else the instance ARN's), endpoint and timeouts."""
+    """Profile, Region (as :func:`~taskloader.settings.load_settings` resolved it, else the
+    instance ARN's), endpoint and timeouts."""
     region = settings.region or (region_of(settings.instance_id or "") or None)
     return AwsOptions(
         profile=settings.profile,
@@ -80,7 +82,10 @@ def limits(settings: Settings) -> Limits:
 def source_options(settings: Settings) -> SourceOptions:
     fmt: Any = settings.input_format
     return SourceOptions(
-        format=fmt, delimiter=settings.delimiter, ragged_tolerance=settings.ragged_tolerance
+        format=fmt,
+        delimiter=settings.delimiter,
+        ragged_tolerance=settings.ragged_tolerance,
+        encoding=settings.encoding,
     )
 
 
@@ -104,15 +109,24 @@ def mapping_config(settings: Settings) -> MappingConfig:
             raise UsageError(f"[mapping] {name} must be a list of column names")
         return tuple(str(v) for v in value)
 
+    constants = table("constants")
+    constant_template = next((v for k, v in constants.items() if fold(k) == "template"), None)
     config = MappingConfig(
         rename=table("rename"),
-        constants=table("constants"),
+        constants=constants,
         attributes=names("attributes"),
         references=names("references"),
         ignore=names("ignore"),
         strict=settings.strict,
-        default_template=settings.template,
+        default_template=settings.template or constant_template,
+        timezone=settings.timezone,
+        date_format=settings.date_format,
     )
     if raw:
         raise UsageError(f"[mapping] has unknown keys: {', '.join(sorted(raw))}")
+    if config.date_format:
+        try:
+            check_date_format(config.date_format)
+        except ValueError as exc:
+            raise UsageError(f"--date-format: {exc}") from None
     return config

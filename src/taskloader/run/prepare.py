@@ -17,8 +17,10 @@ from typing import TypeVar
 import anyio
 
 from taskloader.checks.request import CrossRowChecks, Limits, check_row, template_problem
+from taskloader.errors import InputFileError
 from taskloader.input.readers import Row
 from taskloader.mapping.config import MappingConfig
+from taskloader.mapping.header import looks_like_data, no_known_column
 from taskloader.mapping.mapper import Mapper, TaskRequest
 from taskloader.mapping.rules import Code, Problem
 from taskloader.templates.cache import TemplateCache, TemplateLookupError
@@ -59,6 +61,24 @@ class Preparer:
         self.limits = limits
         self.cross = CrossRowChecks()
         self._templates: dict[str, TaskTemplate | Problem] = {}
+        self._columns_checked = False
+
+    async def check_columns(
+        self, source: str, columns: tuple[str, ...], encoding: str | None = None
+    ) -> None:
+        """Refuse a file none of whose first columns the mapping knows (with the run-wide
+        template, if any): a wrong delimiter, a wrong encoding, or no header row. Only the first
+        call checks. When the run-wide template does not resolve, only a first row that looks
+        like data is refused (its values would otherwise be reported as unknown columns); the
+        rest is left to the rows' problems."""
+        if self._columns_checked or not columns:
+            return
+        self._columns_checked = True
+        template = await self.resolve(self.mapper.config.default_template)
+        unresolved = isinstance(template, Problem)
+        plan = self.mapper.plan(None if isinstance(template, Problem) else template, columns)
+        if len(plan.unknown) == len(columns) and (not unresolved or looks_like_data(columns)):
+            raise InputFileError(source, no_known_column(columns, encoding))
 
     def resolved(self) -> dict[str, str]:
         """The template references resolved so far, with the name each resolved to."""
@@ -89,6 +109,8 @@ class Preparer:
         out: list[Prepared] = []
         append = out.append
         templates, mapper, limits, cross = self._templates, self.mapper, self.limits, self.cross
+        if not self._columns_checked and rows:
+            await self.check_columns(rows[0].source, tuple(rows[0].values))
         for row in rows:
             ref = mapper.template_ref(row)
             template = None if ref is None else templates.get(ref)

@@ -1,0 +1,146 @@
+"""Real-world shaped files imported into the emulator: what Amazon Connect receives is what the
+file meant (its encoding decoded, its delimiter found, its local times in the right zone). The
+files are ``tests/input/realworld``; `validate` covers all of them in
+``tests/input/test_realworld.py``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from taskloader.errors import InputFileError
+from taskloader.run.pipeline import run_import
+from taskloader.settings import load_settings
+from tests.conftest import EmulatorHandle
+from tests.run.conftest import FAST, REGION, Run, contact_pairs, succeeded_pairs
+
+CORPUS = Path(__file__).resolve().parents[1] / "input" / "realworld"
+
+
+def by_name(emulator: EmulatorHandle) -> dict[str, dict[str, Any]]:
+    return {c["Name"]: c for c in emulator.contacts()}
+
+
+def ref(contact: dict[str, Any], field: str) -> str:
+    return str(contact["References"][field]["Value"])
+
+
+@pytest.mark.parametrize(
+    ("name", "settings", "expected"),
+    [
+        (
+            "excel_european.csv",  # BOM, semicolons, DD/MM/YYYY HH:mm in Berlin (UTC+1)
+            {"date_format": "DD/MM/YYYY HH:mm", "timezone": "Europe/Berlin"},
+            {"Call back Jia Berg": ("Jia Berg", "1798560000")},  # 2026-12-29T16:00Z
+        ),
+        (
+            "crm_export.tsv",  # tabs, header case and blanks, 12-hour US times in New York
+            {"date_format": "MM/DD/YYYY h:mm AM/PM", "timezone": "America/New_York"},
+            {
+                "Call back Jia": ("Jia Berg", "1798754400"),  # 2026-12-31T22:00Z
+                "Call back Gus": ("Gus Silva", "1798900200"),  # 2027-01-02T14:30Z
+            },
+        ),
+        (
+            "local_times.csv",  # ISO without an offset, and a date alone, in Paris (UTC+1)
+            {"timezone": "Europe/Paris"},
+            {
+                "Call Jia": ("Jia Berg", "1798732800"),  # 2026-12-31T16:00Z
+                "Call Gus": ("Gus Silva", "1798702200"),  # 2026-12-31T07:30Z
+                "Call Kai": ("Kai Haddad", "1799017200"),  # 2027-01-03T23:00Z: 00:00 in Paris
+            },
+        ),
+    ],
+)
+async def test_local_times_reach_connect_in_their_time_zone(
+    run: Run,
+    emulator: EmulatorHandle,
+    templates: dict[str, str],
+    name: str,
+    settings: dict[str, str],
+    expected: dict[str, tuple[str, str]],
+) -> None:
+    report = await run(CORPUS / name, template="Callback", **settings)
+    assert report.exit_code == 0, report.counts
+    contacts = by_name(emulator)
+    for task, (customer, call_before) in expected.items():
+        contact = contacts[task]
+        assert contact["TaskTemplateId"] == templates["Callback"]
+        assert ref(contact, "Customer name") == customer
+        assert ref(contact, "Call before") == call_before
+    assert contact_pairs(emulator) == succeeded_pairs(Path(report.ledger))
+
+
+@pytest.mark.parametrize(
+    ("name", "settings"),
+    [("excel_windows_cp1252.csv", {"encoding": "cp1252"}), ("excel_unicode_text.txt", {})],
+)
+async def test_text_in_other_encodings_reaches_connect_as_written(
+    run: Run, emulator: EmulatorHandle, templates: dict[str, str], name: str, settings: Any
+) -> None:
+    report = await run(CORPUS / name, template="Callback", **settings)
+    assert report.exit_code == 0, report.counts
+    contacts = by_name(emulator)
+    if name.endswith(".txt"):
+        assert ref(contacts["Call Ōta"], "Customer name") == "太田 一郎"
+        assert ref(contacts["Rappel Zoé"], "Customer name") == "Zoé Lefèvre"
+    else:
+        muller = contacts["Rückruf Jürgen Müller"]
+        assert ref(muller, "Customer name") == "Jürgen Müller"
+        assert muller["Description"] == "Rechnung über 120 € prüfen"
+        assert contacts["Rappeler Zoé Lefèvre"]["Description"] == "« urgent » – café fermé"
+
+
+async def test_the_mapping_template_constant_picks_the_template(
+    emulator: EmulatorHandle, templates: dict[str, str], tmp_path: Path
+) -> None:
+    """`constants = { template = "Callback" }` of the example config: no --template needed, and
+    the rename, attributes and ignore of the [mapping] table apply with it."""
+    config = tmp_path / "taskloader.toml"
+    config.write_text(
+        "[mapping]\n"
+        'rename = { "Client" = "Customer name", "Phone" = "ref.phone" }\n'
+        'constants = { Template = "Callback", Reason = "Sales" }\n'
+        'attributes = ["segment"]\n'
+        'references = ["CRM_URL"]\n'
+        'ignore = ["internal_notes"]\n',
+        encoding="utf-8",
+    )
+    rows = tmp_path / "rows.csv"
+    rows.write_text(
+        "Task name,client,Account number,Phone,Segment,crm_url,Internal_Notes\n"
+        "Call Ana,Ana Lima,123,+15550100,gold,https://crm.example.com/1,private\n",
+        encoding="utf-8",
+    )
+    flags = {
+        "region": REGION,
+        "endpoint_url": emulator.url,
+        "instance_id": emulator.instance_id,
+        "ledger": str(tmp_path / "ledger.sqlite"),
+        **FAST,
+    }
+    report = await run_import(str(rows), load_settings(config, flags=flags, environ={}))
+    assert report.exit_code == 0, report.counts
+    (contact,) = emulator.contacts()
+    assert contact["TaskTemplateId"] == templates["Callback"]
+    assert ref(contact, "Customer name") == "Ana Lima"
+    assert ref(contact, "Reason") == "Sales"
+    assert ref(contact, "phone") == "+15550100"
+    assert contact["Attributes"] == {"Segment": "gold"}
+    assert contact["References"]["crm_url"] == {
+        "Type": "STRING",
+        "Value": "https://crm.example.com/1",
+    }
+    assert "private" not in str(contact)
+
+
+async def test_a_file_without_a_header_row_sends_nothing_and_logs_no_value(
+    run: Run, emulator: EmulatorHandle, templates: dict[str, str], capsys: Any
+) -> None:
+    with pytest.raises(InputFileError, match="looks like data"):
+        await run(CORPUS / "no_header.csv", template="Callback")
+    assert emulator.contacts() == []
+    assert "StartTaskContact" not in emulator.stats()["requests"]
+    assert "Jia" not in capsys.readouterr().out
