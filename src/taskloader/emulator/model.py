@@ -31,6 +31,8 @@ OPERATIONS: tuple[str, ...] = (
     "UpdateContact",
     "ListContactReferences",
     "DescribeContact",
+    "ListContactFlows",
+    "ListQuickConnects",
 )
 
 
