@@ -20,8 +20,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from taskloader.aws import AwsOptions
 from taskloader.cli import main
 from taskloader.emulator.world import DEFAULT_QUICK_CONNECTS, SECOND_FLOWS, SECOND_INSTANCE_ID
+from taskloader.run.template_sync import SyncOptions, TemplateConflictError, load_dir, open_sync
+from taskloader.templates.portable import parse_template
+from taskloader.templates.request import Catalog, client_token, to_request
 from tests.emulator.conftest import template_params
 
 B = SECOND_INSTANCE_ID
@@ -356,3 +360,44 @@ def test_sigkill_mid_apply_then_reapply_converges(
     assert sorted(t["Name"] for t in listed) == sorted(names)
     assert emulator.stats()["requests"]["CreateTaskTemplate"]["200"] == len(names)
     assert "nothing to do" in tl(emulator, "apply", str(files), "--yes", *FAST, instance=B).output
+
+
+def test_a_create_sent_again_with_its_token_makes_nothing_new(
+    emulator: Any, connect_client: Any, exported: Path
+) -> None:
+    """The ClientToken apply sends is derived from the instance and the file: sending that
+    create again (as after a lost answer) returns the template made first."""
+    assert tl(emulator, "apply", str(exported), "--yes", *FAST, instance=B).exit_code == 0
+    flows = connect_client.list_contact_flows(InstanceId=B)["ContactFlowSummaryList"]
+    quick = connect_client.list_quick_connects(InstanceId=B)["QuickConnectSummaryList"]
+    catalog = Catalog({f["Id"]: f["Name"] for f in flows}, {q["Id"]: q["Name"] for q in quick})
+    spec = parse_template(json.loads((exported / "callback.json").read_text()), "callback.json")
+    request = to_request(spec, catalog)
+    again = connect_client.create_task_template(
+        InstanceId=B, ClientToken=client_token(B, request), **request
+    )
+    assert again["Id"] == by_name(connect_client, B)["Callback"]["Id"]
+    assert len(connect_client.list_task_templates(InstanceId=B)["TaskTemplates"]) == 4
+
+
+async def test_a_template_changed_after_the_plan_is_not_overwritten(
+    emulator: Any, connect_client: Any, exported: Path
+) -> None:
+    """UpdateTaskTemplate has no version check: apply re-reads each template and stops if it
+    changed since the plan, rather than overwrite someone else's edit."""
+    options = SyncOptions(AwsOptions(region="us-east-1", connect_endpoint=emulator.url), B)
+    backups = exported.parent / "backups"
+    async with open_sync(options) as engine:
+        first = await engine.plan(load_dir(exported), prune=False)
+        assert (await engine.apply(first, backups, lambda *_: None)).count("create") == 4
+        path = exported / "callback.json"
+        path.write_text(path.read_text().replace('"ACTIVE"', '"INACTIVE"'))
+        plan = await engine.plan(load_dir(exported), prune=False)
+        [item] = plan.of("update")
+        connect_client.update_task_template(
+            InstanceId=B, TaskTemplateId=item.template_id, Name="Callback",
+            Description="edited by someone else", Fields=[],
+        )  # fmt: skip
+        with pytest.raises(TemplateConflictError, match="changed in the instance after the plan"):
+            await engine.apply(plan, backups, lambda *_: None)
+    assert by_name(connect_client, B)["Callback"]["Description"] == "edited by someone else"
