@@ -25,7 +25,6 @@ from taskloader.cli.common import (
 from taskloader.errors import UsageError
 from taskloader.run import options
 from taskloader.run.template_sync import Plan, PlanItem, load_dir, open_sync
-from taskloader.run.workspace import WorkspaceOptions, default_paths
 from taskloader.storage.s3 import is_s3
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -124,8 +123,8 @@ def plan_cmd(
     "backup",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Where to save each template before it is updated or deleted "
-    "(default: <DIRECTORY>-taskloader/template-backups, or under --out-dir).",
+    help="Where to save each template before it is updated or deleted, one new directory "
+    "per apply (default: templates-taskloader/template-backups, or under --out-dir).",
 )
 @click.option("--out-dir", default=None, help="Workspace directory (backups go under it).")
 @_pacing
@@ -152,7 +151,7 @@ def apply_cmd(
 
     async def main() -> int:
         sync = options.sync_options(settings, rate=call_rate, burst=call_burst)
-        backup_root = backup or _default_backup(settings, directory)
+        backup_root = backup or _default_backup(settings)
         specs = await anyio.to_thread.run_sync(load_dir, directory)
         async with open_sync(sync) as engine:
             plan = await engine.plan(specs, prune=prune)
@@ -186,11 +185,11 @@ def apply_cmd(
     raise SystemExit(run_async(main))
 
 
-def _default_backup(settings: Settings, directory: Path) -> Path:
+def _default_backup(settings: Settings) -> Path:
+    """``<out-dir>/template-backups``, or ``templates-taskloader/template-backups`` here."""
     if is_s3(settings.out_dir):
         raise UsageError("template backups need a local directory: set --backup")
-    _, out_dir = default_paths(WorkspaceOptions(out_dir=settings.out_dir), str(directory))
-    return out_dir / "template-backups"
+    return Path(settings.out_dir or "templates-taskloader") / "template-backups"
 
 
 def _progress(done: str, item: PlanItem) -> None:

@@ -209,7 +209,8 @@ class TemplateSync:
         names = file_names([i.name for i in risky])
         if risky:
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-            report.backup_dir = backup_root / f"{plan.instance_id}-{stamp}"
+            base = backup_root / f"{plan.instance_id}-{stamp}"
+            report.backup_dir = await anyio.to_thread.run_sync(_new_dir, base)
         for item in plan.of("create"):
             assert item.request is not None
             await self.api.create(item.request, client_token(plan.instance_id, item.request))
@@ -255,6 +256,20 @@ class TemplateSync:
             await _write(target / names[name], dumps(doc))
             written.append(target / names[name])
         return written
+
+
+def _new_dir(base: Path) -> Path:
+    """``base``, or ``base-2``, ``base-3``... : a directory no earlier apply has written to."""
+    base.parent.mkdir(parents=True, exist_ok=True)
+    n = 1
+    while True:
+        path = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            n += 1
+            continue
+        return path
 
 
 async def _write(path: Path, text: str) -> None:
