@@ -1,12 +1,12 @@
-"""ListContactFlows and ListQuickConnects over HTTP: names from the world, paged as modelled."""
+"""ListContactFlows and ListQuickConnects over HTTP: names from the world, paged as modelled.
+
+(Their modelled errors are provoked with every other operation's in test_modelled_errors.)
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-
-import pytest
-from botocore.exceptions import ClientError
 
 from taskloader.emulator.settings import load_settings
 from taskloader.emulator.world import (
@@ -55,23 +55,6 @@ def test_quick_connects_and_type_filters(connect_client: Any, aws_cli: Any) -> N
         InstanceId=SECOND_INSTANCE_ID, ContactFlowTypes=["AGENT_HOLD"]
     )
     assert flows["ContactFlowSummaryList"] == []
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "code"),
-    [
-        ({"InstanceId": "99999999-0000-4000-8000-000000000000"}, "ResourceNotFoundException"),
-        ({"InstanceId": SECOND_INSTANCE_ID, "NextToken": "nope"}, "InvalidRequestException"),
-        ({"InstanceId": SECOND_INSTANCE_ID, "MaxResults": 1001}, "InvalidParameterException"),
-    ],
-    ids=["unknown-instance", "bad-token", "page-too-large"],
-)
-def test_modelled_errors(connect_client: Any, kwargs: dict[str, Any], code: str) -> None:
-    """An unknown instance, a bad NextToken, MaxResults over the model's 1000: modelled errors."""
-    for operation in (connect_client.list_contact_flows, connect_client.list_quick_connects):
-        with pytest.raises(ClientError) as info:
-            operation(**kwargs)
-        assert info.value.response["Error"]["Code"] == code
 
 
 def test_config_names_resources(tmp_path: Path) -> None:
