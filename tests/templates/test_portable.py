@@ -94,10 +94,16 @@ def test_a_valid_file_resolves_names_and_goes_back_to_the_same_file() -> None:
          "t.json: Defaults.DefaultFieldValues[0]: field 'Assign to' is a QUICK_CONNECT"),
         (doc(Colour="blue"), "t.json: Colour: is not a member of a template file"),
         (doc(Fields="none"), "t.json: Fields: must be a list"),
+        (doc(Fields=[{"Id": {"Name": "A"}, "Type": "TEXT", "Options": ["x"]}], Constraints={},
+             Defaults={}), "t.json: Fields[0].Options: is not a member here"),
+        (doc(Defaults={"DefaultFieldValues": [{"Id": {"Name": "Reason"},
+                                               "QuickConnect": "Billing queue"}]}),
+         "t.json: Defaults.DefaultFieldValues[0]: field 'Reason' is not a QUICK_CONNECT"),
     ],
     ids=["duplicate-field", "status", "name-length", "options-on-text", "51-options",
          "default-not-an-option", "constraint-unknown-field", "field-type",
-         "quick-connect-by-id", "unknown-member", "fields-not-a-list"],
+         "quick-connect-by-id", "unknown-member", "fields-not-a-list", "unknown-field-member",
+         "quick-connect-on-other-field"],
 )  # fmt: skip
 def test_rules_name_the_file_and_the_field(data: dict[str, Any], expected: str) -> None:
     """Each broken rule is one problem that names the file and where in it."""

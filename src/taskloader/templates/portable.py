@@ -150,6 +150,11 @@ class _Parser:
             return {}
         return value
 
+    def only(self, item: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
+        """Flag members a portable file does not have (a typo must not pass silently)."""
+        for key in sorted(set(item) - set(allowed)):
+            self.fail(f"{where}.{key}", f"is not a member here ({', '.join(allowed)})")
+
     def id_name(self, item: Any, where: str) -> str | None:
         """The ``{"Id": {"Name": ...}}`` of a field, constraint or default."""
         ident = self.object(self.object(item, where).get("Id"), f"{where}.Id")
@@ -180,12 +185,13 @@ def parse_template(data: Any, source: str) -> TemplateSpec:
         where = f"Fields[{i}]"
         name = p.id_name(raw, where)
         item = p.object(raw, where)
+        if form == "portable":
+            p.only(item, ("Id", "Type", "Description", "SingleSelectOptions"), where)
         ftype = p.text(item.get("Type"), f"{where}.Type")
         description = p.text(item.get("Description"), f"{where}.Description", optional=True)
-        options = [
-            p.text(o, f"{where}.SingleSelectOptions[{j}]")
-            for j, o in enumerate(p.items(item.get("SingleSelectOptions"), where))
-        ]
+        at = f"{where}.SingleSelectOptions"
+        raw_options = p.items(item.get("SingleSelectOptions"), at)
+        options = [p.text(o, f"{at}[{j}]") for j, o in enumerate(raw_options)]
         if name is not None and ftype is not None:
             opts = tuple(o for o in options if o is not None)
             fields.append(FieldSpec(name, ftype, description, opts))
@@ -211,6 +217,10 @@ def parse_template(data: Any, source: str) -> TemplateSpec:
         item = p.object(raw, where)
         if name is None:
             continue
+        if form == "portable":
+            p.only(item, ("Id", "DefaultValue", "QuickConnect"), where)
+            if "QuickConnect" in item and types.get(name) != QUICK_CONNECT_FIELD:
+                p.fail(where, f"field {name!r} is not a QUICK_CONNECT: give a 'DefaultValue'")
         if form == "portable" and types.get(name) == QUICK_CONNECT_FIELD:
             if "DefaultValue" in item:
                 p.fail(where, f"field {name!r} is a QUICK_CONNECT: name it with 'QuickConnect'")
