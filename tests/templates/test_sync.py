@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import signal
 import subprocess
 import sys
@@ -401,3 +402,27 @@ async def test_a_template_changed_after_the_plan_is_not_overwritten(
         with pytest.raises(TemplateConflictError, match="changed in the instance after the plan"):
             await engine.apply(plan, backups, lambda *_: None)
     assert by_name(connect_client, B)["Callback"]["Description"] == "edited by someone else"
+
+
+@pytest.mark.parametrize(("answer", "code", "created"), [("n", 1, 0), ("y", 0, 4)])
+def test_on_a_terminal_apply_asks_first(
+    emulator: Any, connect_client: Any, exported: Path, answer: str, code: int, created: int
+) -> None:
+    """With a terminal on standard input, apply shows the plan and asks: "n" changes nothing
+    (exit 1), "y" applies."""
+    main_fd, terminal = pty.openpty()
+    env = {**os.environ, "AWS_ENDPOINT_URL_CONNECT": emulator.url}
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "taskloader", "templates", "apply", str(exported),
+             "--instance-id", B, "--region", "us-east-1", *FAST],
+            stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+        os.write(main_fd, f"{answer}\n".encode())
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        os.close(main_fd)
+        os.close(terminal)
+    assert proc.returncode == code, out.decode()
+    assert f"Apply this plan to instance {B}?" in out.decode()
+    assert len(connect_client.list_task_templates(InstanceId=B)["TaskTemplates"]) == created
