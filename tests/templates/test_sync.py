@@ -95,7 +95,7 @@ def exported(emulator: Any, dev: str, tmp_path: Path) -> Path:
 
 def test_export_writes_portable_files(emulator: Any, exported: Path, dev: str) -> None:
     """One file per template, flows and quick connects by name, nothing server-assigned; a second
-    export writes the same bytes."""
+    export writes the same bytes and names a file it did not write."""
     files = {p.name: p.read_text() for p in exported.glob("*.json")}
     assert sorted(files) == [
         "back-office-review.json", "callback.json", "escalate.json", "follow-up.json"
@@ -114,6 +114,11 @@ def test_export_writes_portable_files(emulator: Any, exported: Path, dev: str) -
     again = tl(emulator, "export", str(exported), *FAST, instance=dev)
     assert again.exit_code == 0
     assert {p.name: p.read_text() for p in exported.glob("*.json")} == files
+    (exported / "gone.json").write_text("{}")
+    stale = tl(emulator, "export", str(exported), *FAST, instance=dev)
+    assert "left as they were (1 files of templates not in the instance?): gone.json" in (
+        stale.output
+    )
 
 
 def test_apply_to_another_instance_then_again_is_a_no_op(

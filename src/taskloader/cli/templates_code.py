@@ -79,6 +79,13 @@ def export_cmd(settings: Settings, directory: Path, call_rate: float, call_burst
         click.echo(f"exported {len(written)} task templates to {directory}")
         for path in written:
             click.echo(f"  {path.name}")
+        present = await anyio.to_thread.run_sync(lambda: set(directory.glob("*.json")))
+        others = sorted(present - set(written))
+        if others:
+            click.echo(
+                f"left as they were ({len(others)} files of templates not in the instance?): "
+                + ", ".join(p.name for p in others)
+            )
         return EXIT_OK
 
     raise SystemExit(run_async(main))
@@ -192,8 +199,8 @@ def _default_backup(settings: Settings) -> Path:
     return Path(settings.out_dir or "templates-taskloader") / "template-backups"
 
 
-def _progress(done: str, item: PlanItem) -> None:
-    click.echo(f"{done} {item.name}")
+def _progress(done: str, item: PlanItem, saved: Path | None) -> None:
+    click.echo(f"{done} {item.name}" + (f" (was saved to {saved})" if saved else ""))
 
 
 _MARK = {"create": "+", "update": "~", "delete": "-", "unchanged": "="}

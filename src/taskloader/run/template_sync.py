@@ -150,7 +150,8 @@ class ApplyReport:
         return sum(1 for a, _ in self.done if a == action)
 
 
-Step = Callable[[str, PlanItem], None]
+#: Told each step done: ("created" | "updated" | "deleted", the item, its backup file or None).
+Step = Callable[[str, PlanItem, Path | None], None]
 
 
 class TemplateSync:
@@ -215,7 +216,7 @@ class TemplateSync:
             assert item.request is not None
             await self.api.create(item.request, client_token(plan.instance_id, item.request))
             report.done.append(("create", item.name))
-            on_step("created", item)
+            on_step("created", item, None)
         for item in risky:
             assert item.template_id is not None and report.backup_dir is not None
             current = await self.api.get(item.template_id, item.name)
@@ -224,14 +225,15 @@ class TemplateSync:
                     f"task template {item.name!r} changed in the instance after the plan was "
                     "made; nothing more was changed: run plan again"
                 )
-            await _write(report.backup_dir / names[item.name], dumps(current))
+            saved = report.backup_dir / names[item.name]
+            await _write(saved, dumps(current))
             if item.action == "update":
                 assert item.request is not None
                 await self.api.update(item.template_id, item.request)
-                on_step("updated", item)
+                on_step("updated", item, saved)
             else:
                 await self.api.delete(item.template_id, item.name)
-                on_step("deleted", item)
+                on_step("deleted", item, saved)
             report.done.append((item.action, item.name))
         return report
 
