@@ -33,14 +33,23 @@ _DIR = click.argument("directory", type=click.Path(file_okay=False, path_type=Pa
 
 
 def _pacing(func: F) -> F:
-    func = click.option(
-        "--burst", "call_burst", type=int, default=5, show_default=True,
-        help="Template calls that may go at once.",
-    )(func)  # fmt: skip
-    return click.option(
-        "--rate", "call_rate", type=float, default=2.0, show_default=True,
+    rate = click.option(
+        "--rate",
+        "call_rate",
+        type=float,
+        default=2.0,
+        show_default=True,
         help="Template calls per second (the template operations' default quota is 2/s).",
-    )(func)  # fmt: skip
+    )
+    burst = click.option(
+        "--burst",
+        "call_burst",
+        type=int,
+        default=5,
+        show_default=True,
+        help="Template calls that may go at once.",
+    )
+    return rate(burst(func))
 
 
 @click.command("validate")

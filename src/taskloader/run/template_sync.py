@@ -173,10 +173,12 @@ class TemplateSync:
                 requests.append((spec, to_request(spec, catalog)))
             except TemplateFileError as exc:
                 problems.extend(exc.problems)
-            if len(by_name.get(spec.name, ())) > 1:
-                problems.append(FileProblem(spec.source, "Name", (
-                    f"{len(by_name[spec.name])} templates are named {spec.name!r} in the "
-                    "instance; rename or delete all but one by hand first")))  # fmt: skip
+            if (count := len(by_name.get(spec.name, ()))) > 1:
+                message = (
+                    f"{count} templates are named {spec.name!r} in the instance; rename or "
+                    "delete all but one by hand first"
+                )
+                problems.append(FileProblem(spec.source, "Name", message))
         if problems:
             raise TemplateFileError(problems)
         items: list[PlanItem] = []
@@ -188,8 +190,11 @@ class TemplateSync:
             current = await self.api.get(ids[0], spec.name)
             changes = diff(canonical(current), request, catalog)
             action = "update" if changes else "unchanged"
-            items.append(PlanItem(action, spec.name, spec.source, ids[0], request,
-                                  tuple(changes), current.get("LastModifiedTime")))  # fmt: skip
+            modified = current.get("LastModifiedTime")
+            item = PlanItem(
+                action, spec.name, spec.source, ids[0], request, tuple(changes), modified
+            )
+            items.append(item)
         wanted = {spec.name for spec in specs}
         extra = [s for s in listing if s.name not in wanted]
         if prune:

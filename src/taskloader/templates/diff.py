@@ -80,10 +80,8 @@ def diff(current: Mapping[str, Any], desired: Mapping[str, Any], catalog: Catalo
     for member, label in (("ContactFlowId", "ContactFlow"), ("SelfAssignFlowId", "SelfAssignFlow")):
         before, after = current.get(member), desired.get(member)
         if before != after:
-            changes.append(
-                Change(label, "changed", None, catalog.label("flow", before),
-                       catalog.label("flow", after))
-            )  # fmt: skip
+            names = catalog.label("flow", before), catalog.label("flow", after)
+            changes.append(Change(label, "changed", None, *names))
     changes += _field_changes(current, desired)
     for key in CONSTRAINT_KEYS:
         before, after = _names(current, key), _names(desired, key)
