@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from taskloader.checks.template_files import check_templates, template_limits
+from taskloader.templates.diff import diff
 from taskloader.templates.portable import TemplateFileError, parse_template
 from taskloader.templates.request import (
     Catalog,
@@ -153,3 +154,39 @@ def test_tokens_file_names_and_text_are_stable() -> None:
     text = dumps(to_portable({**request, "Id": "t"}, CATALOG))
     assert json.loads(text)["ContactFlow"] == "Callback flow"
     assert '    {"Id": {"Name": "Task name"}, "Type": "NAME"},\n' in text
+
+
+def test_the_diff_names_flows_and_covers_every_member() -> None:
+    """Flow, constraint, default, field type, description and order changes, each one line."""
+    before = to_request(parse_template(doc(), "t.json"), CATALOG)
+    fields = doc()["Fields"]
+    after = to_request(
+        parse_template(
+            doc(
+                ContactFlow="Other flow",
+                Description="Now described",
+                Fields=[fields[2], {**fields[1], "Type": "TEXT", "SingleSelectOptions": []},
+                        {**fields[0], "Description": "The name"}],
+                Constraints={"ReadOnlyFields": [{"Id": {"Name": "Reason"}}]},
+                Defaults={"DefaultFieldValues": [{"Id": {"Name": "Reason"},
+                                                  "DefaultValue": "Billing"}]},
+            ),
+            "t.json",
+        ),
+        CATALOG,
+    )  # fmt: skip
+    lines = [c.text() for c in diff(before, after, CATALOG)]
+    assert lines == [
+        "~ Description: (none) -> 'Now described'",
+        "~ ContactFlow: 'Callback flow' -> 'Other flow'",
+        "~ Fields 'Reason' type: 'SINGLE_SELECT' -> 'TEXT'",
+        "~ Fields 'Reason' options: ['Billing', 'Other'] -> [] (-'Billing', -'Other')",
+        "~ Fields 'Task name' description: (none) -> 'The name'",
+        "~ Fields order: ['Task name', 'Reason', 'Assign to']"
+        " -> ['Assign to', 'Reason', 'Task name']",
+        "- Constraints.RequiredFields 'Reason'",
+        "+ Constraints.ReadOnlyFields 'Reason'",
+        "- Defaults 'Assign to': 'Billing queue'",
+        "~ Defaults 'Reason': 'Other' -> 'Billing'",
+    ]
+    assert diff(before, before, CATALOG) == []
