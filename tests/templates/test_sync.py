@@ -23,8 +23,15 @@ from click.testing import CliRunner, Result
 
 from taskloader.aws import AwsOptions
 from taskloader.cli import main
+from taskloader.emulator import EmulatorSettings, running_emulator, server
 from taskloader.emulator.world import DEFAULT_QUICK_CONNECTS, SECOND_FLOWS, SECOND_INSTANCE_ID
-from taskloader.run.template_sync import SyncOptions, TemplateConflictError, load_dir, open_sync
+from taskloader.run.template_sync import (
+    SyncOptions,
+    TemplateApplyError,
+    TemplateConflictError,
+    load_dir,
+    open_sync,
+)
 from taskloader.templates.portable import parse_template
 from taskloader.templates.request import Catalog, client_token, to_request
 from tests.emulator.conftest import template_params
@@ -431,3 +438,21 @@ def test_on_a_terminal_apply_asks_first(
     assert proc.returncode == code, out.decode()
     assert f"Apply this plan to instance {B}?" in out.decode()
     assert len(connect_client.list_task_templates(InstanceId=B)["TaskTemplates"]) == created
+
+
+async def test_a_create_answered_with_a_deleted_template_is_caught(
+    monkeypatch: pytest.MonkeyPatch, exported: Path
+) -> None:
+    """If the service answers a create with an earlier template (its ClientToken was used
+    before, for a template deleted since), apply notices the template is missing and stops."""
+
+    def create_nothing(b: Any, op: Any, p: dict[str, Any]) -> dict[str, Any]:
+        return {"Id": "deleted-earlier", "Arn": "arn:aws:connect:::deleted-earlier"}
+
+    monkeypatch.setitem(server.OPERATIONS, "CreateTaskTemplate", create_nothing)
+    async with running_emulator(EmulatorSettings().without_limits()) as emu:
+        options = SyncOptions(AwsOptions(region="us-east-1", connect_endpoint=emu.url), B)
+        async with open_sync(options) as engine:
+            plan = await engine.plan(load_dir(exported), prune=False)
+            with pytest.raises(TemplateApplyError, match="created, but not in the instance"):
+                await engine.apply(plan, exported.parent / "backups", lambda *_: None)

@@ -57,10 +57,14 @@ class SyncOptions:
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(cap=5.0, deadline=60.0))
 
 
-class TemplateConflictError(TaskloaderError):
-    """A template changed in the instance between the plan and its update (exit 4)."""
+class TemplateApplyError(TaskloaderError):
+    """``apply`` stopped: what it has done so far stays done (exit 4)."""
 
     exit_code = 4
+
+
+class TemplateConflictError(TemplateApplyError):
+    """A template changed in the instance between the plan and its update."""
 
 
 # -- files ---------------------------------------------------------------------------------------
@@ -222,6 +226,8 @@ class TemplateSync:
             await self.api.create(item.request, client_token(plan.instance_id, item.request))
             report.done.append(("create", item.name))
             on_step("created", item, None)
+        if plan.of("create"):
+            await self._check_created([i.name for i in plan.of("create")])
         for item in risky:
             assert item.template_id is not None and report.backup_dir is not None
             current = await self.api.get(item.template_id, item.name)
@@ -241,6 +247,19 @@ class TemplateSync:
                 on_step("deleted", item, saved)
             report.done.append((item.action, item.name))
         return report
+
+    async def _check_created(self, names: Sequence[str]) -> None:
+        """Every create must have left a template. A ClientToken already used for a template
+        that was deleted since could be answered with that template's id (what Connect does
+        then is not documented); a token comes from the instance and the content only."""
+        present = {s.name for s in await self.api.summaries()}
+        missing = [n for n in names if n not in present]
+        if missing:
+            raise TemplateApplyError(
+                f"created, but not in the instance: {', '.join(map(repr, missing))}. A template "
+                "with the same content was probably created and deleted before (same "
+                "ClientToken): change the file (e.g. its Description) and apply again"
+            )
 
     async def export(self, target: Path) -> list[Path]:
         """One portable file per template of the instance into ``target``; the paths written."""
