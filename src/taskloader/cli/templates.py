@@ -68,7 +68,7 @@ def show_cmd(settings: Settings, ref: str) -> None:
     raise SystemExit(run_async(main))
 
 
-@templates.command("pull")
+@templates.command("pull", short_help="Write the templates in the API form.")
 @click.option(
     "--out",
     "target_dir",

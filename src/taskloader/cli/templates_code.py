@@ -52,7 +52,7 @@ def _pacing(func: F) -> F:
     return rate(burst(func))
 
 
-@click.command("validate")
+@click.command("validate", short_help="Check template files offline.")
 @_DIR
 def validate_cmd(directory: Path) -> None:
     """Check the template files of DIRECTORY offline: the same file checks as `plan`.
@@ -68,7 +68,7 @@ def validate_cmd(directory: Path) -> None:
     click.echo(f"{len(specs)} template files in {directory} are valid")
 
 
-@click.command("export")
+@click.command("export", short_help="Write the templates as portable files.")
 @_DIR
 @_pacing
 @settings_options
@@ -100,7 +100,7 @@ def export_cmd(settings: Settings, directory: Path, call_rate: float, call_burst
     raise SystemExit(run_async(main))
 
 
-@click.command("plan")
+@click.command("plan", short_help="Show what apply would change.")
 @_DIR
 @click.option("--prune", is_flag=True, help="Also delete templates that no file describes.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
@@ -130,7 +130,7 @@ def plan_cmd(
     raise SystemExit(run_async(main))
 
 
-@click.command("apply")
+@click.command("apply", short_help="Make the templates match the files.")
 @_DIR
 @click.option("--prune", is_flag=True, help="Also delete templates that no file describes.")
 @click.option("--yes", is_flag=True, help="Apply without asking (needed off a terminal).")
