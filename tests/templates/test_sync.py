@@ -68,6 +68,12 @@ def by_name(connect_client: Any, instance: str) -> dict[str, dict[str, Any]]:
     }
 
 
+@pytest.fixture(autouse=True)
+def in_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Default backups go under the current directory: keep them in the test's own."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def dev(emulator: Any, connect_client: Any) -> str:
     """Instance A with the three example templates and one with a QUICK_CONNECT default."""
@@ -199,6 +205,8 @@ def test_an_edit_shows_exactly_its_diff_then_applies(
     [reason_now] = [f for f in callback["Fields"] if f["Id"]["Name"] == "Reason"]
     assert reason_now["SingleSelectOptions"] == ["Billing", "Technical", "Other", "Complaint"]
     assert writes(emulator, base) == {"CreateTaskTemplate": 4, "UpdateTaskTemplate": 1}
+    [saved] = Path("templates-taskloader", "template-backups").glob("*/callback.json")
+    assert json.loads(saved.read_text())["Status"] == "ACTIVE"  # as it was before the update
 
 
 def test_prune_deletes_only_with_the_flag_and_backs_up_first(
