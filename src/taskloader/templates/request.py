@@ -200,7 +200,7 @@ def file_names(names: Sequence[str]) -> dict[str, str]:
     """Stable, readable file names for template names (``Follow-up call`` ->
     ``follow-up-call.json``); names that would share one get a short hash of the name added."""
     slugs = {n: re.sub(r"[^a-z0-9]+", "-", n.lower()).strip("-")[:60] or "template" for n in names}
-    taken = [s for s in slugs.values()]
+    taken = list(slugs.values())
     out = {}
     for name, slug in slugs.items():
         if taken.count(slug) > 1:
