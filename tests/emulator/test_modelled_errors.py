@@ -37,6 +37,8 @@ def minimal_call(op: str, instance_id: str, flow: str) -> dict[str, Any]:
         "UpdateContact": {"ContactId": "c", "Name": "n"},
         "ListContactReferences": {"ContactId": "c", "ReferenceTypes": ["URL"]},
         "DescribeContact": {"ContactId": "c"},
+        "ListContactFlows": {},
+        "ListQuickConnects": {},
     }[op] | {"InstanceId": instance_id}
 
 
@@ -157,6 +159,12 @@ CASES: list[Case] = [
                       "ReferenceTypes": ["URL"] * 7}),
     ("DescribeContact", "InvalidParameterException", 400,
      lambda e, c, x: {"InstanceId": e.instance_id, "ContactId": "c" * 257}),
+    *[(op, "InvalidRequestException", 400,
+       lambda e, c, x: {"InstanceId": e.instance_id, "NextToken": "not-a-token"})
+      for op in ("ListContactFlows", "ListQuickConnects")],
+    *[(op, "InvalidParameterException", 400,
+       lambda e, c, x: {"InstanceId": e.instance_id, "MaxResults": 1001})
+      for op in ("ListContactFlows", "ListQuickConnects")],
 ]  # fmt: skip
 
 

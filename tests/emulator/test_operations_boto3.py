@@ -8,7 +8,12 @@ from typing import Any
 
 import pytest
 
-from taskloader.emulator.world import DEFAULT_QUEUES, DEFAULT_QUICK_CONNECTS, DEFAULT_USERS
+from taskloader.emulator.world import (
+    DEFAULT_QUEUES,
+    DEFAULT_QUICK_CONNECTS,
+    DEFAULT_USERS,
+    SECOND_INSTANCE_ID,
+)
 from tests.emulator.conftest import callback_references, template_params
 
 QUEUE = sorted(DEFAULT_QUEUES)[0]
@@ -285,10 +290,15 @@ def test_task_lifetime_and_complete_tasks_end_tasks(connect_client: Any, emulato
 
 
 def test_world_endpoint_describes_the_default_world(emulator: Any) -> None:
-    """GET /_emulator/world lists the instance with its flows, quick connects, queues, users."""
-    [instance] = emulator.world()["instances"]
+    """GET /_emulator/world lists the instances with their flows, quick connects, queues, users."""
+    instances = emulator.world()["instances"]
+    assert [i["id"] for i in instances] == [emulator.instance_id, SECOND_INSTANCE_ID]
+    instance, second = instances
     assert instance["id"] == emulator.instance_id
     assert instance["arn"].endswith(f":instance/{emulator.instance_id}")
     assert emulator.flow_id in instance["contact_flows"]
     assert QUICK_CONNECT in instance["quick_connects"]
     assert QUEUE in instance["queues"] and USER in instance["users"]
+    # The second instance: the same flow and quick-connect names under other ids.
+    assert not set(second["contact_flows"]) & set(instance["contact_flows"])
+    assert sorted(second["names"].values()) == sorted(instance["names"].values())

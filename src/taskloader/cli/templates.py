@@ -1,4 +1,5 @@
-"""`taskloader templates list | show | pull`: look at the instance's task templates."""
+"""`taskloader templates list | show | pull` (look at the instance's task templates), and the
+templates-as-code commands `export | plan | apply | validate` from :mod:`.templates_code`."""
 
 from __future__ import annotations
 
@@ -9,13 +10,23 @@ import anyio
 import click
 
 from taskloader.cli.common import EXIT_OK, EXIT_USAGE, Settings, run_async, settings_options
+from taskloader.cli.templates_code import apply_cmd, export_cmd, plan_cmd, validate_cmd
 from taskloader.run import options
 from taskloader.templates.cache import TemplateLookupError
 
 
 @click.group()
 def templates() -> None:
-    """List, show and pull the instance's task templates."""
+    """Look at the instance's task templates, and manage them as code.
+
+    `pull` writes the exact API form (ids included) for offline `validate --templates`;
+    `export` writes the portable form (flows by name, no server values) that `plan` and `apply`
+    take to reproduce the templates in another instance.
+    """
+
+
+for _command in (export_cmd, plan_cmd, apply_cmd, validate_cmd):
+    templates.add_command(_command)
 
 
 @templates.command("list")
@@ -57,7 +68,7 @@ def show_cmd(settings: Settings, ref: str) -> None:
     raise SystemExit(run_async(main))
 
 
-@templates.command("pull")
+@templates.command("pull", short_help="Write the templates in the API form.")
 @click.option(
     "--out",
     "target_dir",
@@ -67,7 +78,9 @@ def show_cmd(settings: Settings, ref: str) -> None:
 )
 @settings_options
 def pull_cmd(settings: Settings, target_dir: str) -> None:
-    """Write every template to DIR/<id>.json, for offline `validate --templates DIR`."""
+    """Write every template to DIR/<id>.json in the exact API form (GetTaskTemplate's answer,
+    with the instance's ids), for offline `validate --templates DIR`. To copy templates to
+    another instance use `templates export` (the portable form) and `templates apply`."""
 
     async def main() -> int:
         target = anyio.Path(target_dir)

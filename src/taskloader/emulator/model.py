@@ -32,6 +32,8 @@ OPERATIONS: tuple[str, ...] = (
     "UpdateContact",
     "ListContactReferences",
     "DescribeContact",
+    "ListContactFlows",
+    "ListQuickConnects",
 )
 
 

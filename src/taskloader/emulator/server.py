@@ -18,7 +18,7 @@ import anyio
 import structlog
 from aiohttp import web
 
-from taskloader.emulator import admin, ops_contacts, ops_start, ops_templates
+from taskloader.emulator import admin, ops_contacts, ops_resources, ops_start, ops_templates
 from taskloader.emulator.apierror import PROTOCOL_STATUS, ApiError, property_error
 from taskloader.emulator.backend import Backend
 from taskloader.emulator.model import OperationSpec
@@ -42,6 +42,8 @@ OPERATIONS: dict[str, Operation] = {
     "UpdateContact": ops_contacts.update_contact,
     "ListContactReferences": ops_contacts.list_contact_references,
     "DescribeContact": ops_contacts.describe_contact,
+    "ListContactFlows": ops_resources.list_contact_flows,
+    "ListQuickConnects": ops_resources.list_quick_connects,
 }
 
 #: Largest request body; a larger one is 413 RequestEntityTooLargeException (AWS common errors).

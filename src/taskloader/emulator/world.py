@@ -1,10 +1,12 @@
 """The emulated world: accounts and their credentials, instances and their resources.
 
 Anything not declared here does not exist (ResourceNotFoundException). With no config file the
-emulator uses :func:`default_world`, one instance with a few flows, quick connects, queues and
-users, and no credentials, so `taskloader emulator` works out of the box with any credentials.
-A world that declares credentials has its requests' signatures verified (see sigv4.py); each
-instance then belongs to one account and one Region.
+emulator uses :func:`default_world`: two instances ("dev" and "prod") with a few flows, quick
+connects, queues and users each, and no credentials, so `taskloader emulator` works out of the
+box with any credentials. Their flows and quick connects have the same names and different ids,
+as in two real instances, so copying task templates from one to the other (``templates export``
+/ ``apply``) can be rehearsed locally. A world that declares credentials has its requests'
+signatures verified (see sigv4.py); each instance then belongs to one account and one Region.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from taskloader.errors import UsageError
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT = "123456789012"
 DEFAULT_INSTANCE_ID = "11111111-1111-4111-8111-111111111111"
+#: The default world's second instance ("prod"): same flow and quick-connect names, other ids.
+SECOND_INSTANCE_ID = "66666666-6666-4666-8666-666666666666"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,11 @@ class Instance:
     users: frozenset[str] = frozenset()
     region: str = DEFAULT_REGION
     account_id: str = DEFAULT_ACCOUNT
+    #: Resource id -> name, for flows and quick connects (a resource without one is named by id).
+    names: Mapping[str, str] = field(default_factory=dict)
+
+    def name_of(self, resource_id: str) -> str:
+        return self.names.get(resource_id, resource_id)
 
     @property
     def active(self) -> bool:
@@ -69,6 +78,7 @@ class Instance:
             "quick_connects": sorted(self.quick_connects),
             "queues": sorted(self.queues),
             "users": sorted(self.users),
+            "names": dict(sorted(self.names.items())),
         }
 
 
@@ -117,50 +127,95 @@ DEFAULT_QUEUES = _ids("44444444", 2)
 DEFAULT_USERS = _ids("55555555", 2)
 
 
-def default_world() -> World:
-    instance = Instance(
-        id=DEFAULT_INSTANCE_ID,
-        arn=f"arn:aws:connect:{DEFAULT_REGION}:{DEFAULT_ACCOUNT}:instance/{DEFAULT_INSTANCE_ID}",
-        contact_flows=DEFAULT_FLOWS,
-        quick_connects=DEFAULT_QUICK_CONNECTS,
-        queues=DEFAULT_QUEUES,
-        users=DEFAULT_USERS,
+#: Names of the default flows and quick connects, in id order; both instances use them.
+DEFAULT_FLOW_NAMES = ("Callback flow", "Escalation flow", "Back-office flow")
+DEFAULT_QUICK_CONNECT_NAMES = ("Billing queue", "Support queue")
+
+#: The second instance's resources: other ids, the same names.
+SECOND_FLOWS = _ids("77777777", 3)
+SECOND_QUICK_CONNECTS = _ids("88888888", 2)
+SECOND_QUEUES = _ids("99999999", 2)
+SECOND_USERS = _ids("aaaaaaaa", 2)
+
+
+def _named(flows: frozenset[str], quick_connects: frozenset[str]) -> dict[str, str]:
+    return {
+        **dict(zip(sorted(flows), DEFAULT_FLOW_NAMES, strict=True)),
+        **dict(zip(sorted(quick_connects), DEFAULT_QUICK_CONNECT_NAMES, strict=True)),
+    }
+
+
+def _default_instance(
+    instance_id: str, resources: tuple[frozenset[str], ...], region: str, account: str
+) -> Instance:
+    flows, quick_connects, queues, users = resources
+    return Instance(
+        id=instance_id,
+        arn=f"arn:aws:connect:{region}:{account}:instance/{instance_id}",
+        contact_flows=flows,
+        quick_connects=quick_connects,
+        queues=queues,
+        users=users,
+        region=region,
+        account_id=account,
+        names=_named(flows, quick_connects),
     )
-    return World(instances={instance.id: instance})
+
+
+def _default_instances(region: str, account: str) -> dict[str, Instance]:
+    dev = (DEFAULT_FLOWS, DEFAULT_QUICK_CONNECTS, DEFAULT_QUEUES, DEFAULT_USERS)
+    prod = (SECOND_FLOWS, SECOND_QUICK_CONNECTS, SECOND_QUEUES, SECOND_USERS)
+    return {
+        DEFAULT_INSTANCE_ID: _default_instance(DEFAULT_INSTANCE_ID, dev, region, account),
+        SECOND_INSTANCE_ID: _default_instance(SECOND_INSTANCE_ID, prod, region, account),
+    }
+
+
+def default_world() -> World:
+    return World(instances=_default_instances(DEFAULT_REGION, DEFAULT_ACCOUNT))
+
+
+def _resources(raw: Any, where: str) -> tuple[frozenset[str], dict[str, str]]:
+    """A list of ids, or of ``{id = ..., name = ...}`` tables: the ids and their names."""
+    ids: set[str] = set()
+    names: dict[str, str] = {}
+    for n, item in enumerate(raw or ()):
+        if isinstance(item, Mapping):
+            if not item.get("id"):
+                raise UsageError(f"{where}[{n}] needs an 'id'")
+            ids.add(str(item["id"]))
+            if item.get("name"):
+                names[str(item["id"])] = str(item["name"])
+        else:
+            ids.add(str(item))
+    return frozenset(ids), names
 
 
 def world_from_config(data: Mapping[str, Any], source: str) -> World:
     """Build a :class:`World` from the ``[world]`` table of a config file."""
     region = str(data.get("region", DEFAULT_REGION))
     account = str(data.get("account_id", DEFAULT_ACCOUNT))
-    raw_instances = data.get("instances")
-    if not raw_instances:
-        raw_instances = [
-            {
-                "id": i.id,
-                "contact_flows": i.contact_flows,
-                "quick_connects": i.quick_connects,
-                "queues": i.queues,
-                "users": i.users,
-            }
-            for i in default_world().instances.values()
-        ]
-    instances: dict[str, Instance] = {}
+    raw_instances = data.get("instances") or ()
+    instances: dict[str, Instance] = {} if raw_instances else _default_instances(region, account)
     for n, raw in enumerate(raw_instances):
         if not isinstance(raw, Mapping) or not raw.get("id"):
             raise UsageError(f"{source}: world.instances[{n}] needs an 'id'")
         iid = str(raw["id"])
-        where = (str(raw.get("region", region)), str(raw.get("account_id", account)))
+        place = (str(raw.get("region", region)), str(raw.get("account_id", account)))
+        where = f"{source}: world.instances[{n}]"
+        flows, flow_names = _resources(raw.get("contact_flows"), f"{where}.contact_flows")
+        quick, quick_names = _resources(raw.get("quick_connects"), f"{where}.quick_connects")
         instances[iid] = Instance(
             id=iid,
-            arn=f"arn:aws:connect:{where[0]}:{where[1]}:instance/{iid}",
+            arn=f"arn:aws:connect:{place[0]}:{place[1]}:instance/{iid}",
             status=str(raw.get("status", "ACTIVE")),
-            contact_flows=frozenset(map(str, raw.get("contact_flows", ()))),
-            quick_connects=frozenset(map(str, raw.get("quick_connects", ()))),
+            contact_flows=flows,
+            quick_connects=quick,
             queues=frozenset(map(str, raw.get("queues", ()))),
             users=frozenset(map(str, raw.get("users", ()))),
-            region=where[0],
-            account_id=where[1],
+            region=place[0],
+            account_id=place[1],
+            names={**flow_names, **quick_names},
         )
     verify = data.get("verify_signatures")
     if verify is not None and not isinstance(verify, bool):

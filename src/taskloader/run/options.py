@@ -15,12 +15,14 @@ from typing import Any
 
 from taskloader.aws import AwsOptions
 from taskloader.checks.request import Limits
+from taskloader.connect.retry import RetryPolicy
 from taskloader.errors import UsageError
 from taskloader.input.location import InputOptions
 from taskloader.input.readers import SourceOptions, fold
 from taskloader.ledger.target import LedgerTarget
 from taskloader.mapping.config import MappingConfig
 from taskloader.mapping.times import check_date_format
+from taskloader.run.template_sync import SyncOptions
 from taskloader.settings import Settings, instance_id_of, region_of
 from taskloader.templates.cache import TemplateCache, TemplateOptions, open_template_cache
 
@@ -73,6 +75,20 @@ def template_cache(settings: Settings) -> AbstractAsyncContextManager[TemplateCa
     return open_template_cache(
         template_options(settings), aws_options(settings), partial(instance_id, settings)
     )
+
+
+def sync_options(settings: Settings, *, rate: float, burst: int) -> SyncOptions:
+    """``templates export | plan | apply``: the instance, and template calls paced at
+    ``rate``/``burst`` (the template operations' own quota) with the run's backoff settings."""
+    if rate <= 0 or burst < 1:
+        raise UsageError("--rate must be > 0 and --burst >= 1")
+    policy = RetryPolicy(
+        max_attempts=settings.max_attempts,
+        base=settings.backoff_base,
+        cap=max(settings.backoff_cap, settings.backoff_base),
+        deadline=max(60.0, settings.backoff_cap * 3),
+    )
+    return SyncOptions(aws_options(settings), instance_id(settings), rate, burst, policy)
 
 
 def limits(settings: Settings) -> Limits:

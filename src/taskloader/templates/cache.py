@@ -63,11 +63,14 @@ async def _call_once(fn: Callable[[], Awaitable[T]]) -> T:
     return await fn()
 
 
-def retrying_call(pacer: Pacer, policy: RetryPolicy | None = None) -> Caller:
+def retrying_call(
+    pacer: Pacer, policy: RetryPolicy | None = None, *, action: str = "reading task templates"
+) -> Caller:
     """Wrap template API calls in taskloader's retry loop, paced by ``pacer``.
 
-    Template operations share a 2 requests/s default quota too. A call that still fails is
-    fatal for the run: without its templates no row can be checked.
+    Template operations share a 2 requests/s default quota too. A call that still fails raises
+    :class:`FatalApiError` (``"<action> failed: ..."``): for a run, without its templates no row
+    can be checked.
     """
     gate = QuotaGate(quota_wait=0)
     retry_policy = policy or RetryPolicy(max_attempts=6, base=0.5, cap=5.0, deadline=60.0)
@@ -79,7 +82,7 @@ def retrying_call(pacer: Pacer, policy: RetryPolicy | None = None) -> Caller:
         error = outcome.error
         code = error.code if error else "TemplateLookupFailed"
         message = error.message if error else "the template lookup did not succeed"
-        raise FatalApiError(code, f"reading task templates failed: {message}")
+        raise FatalApiError(code, f"{action} failed: {message}")
 
     return call
 
