@@ -88,6 +88,12 @@ def transfer_contact(b: Backend, op: OperationSpec, p: dict[str, Any]) -> dict[s
 
 def update_contact(b: Backend, op: OperationSpec, p: dict[str, Any]) -> dict[str, Any]:
     instance = b.instance(op, p["InstanceId"])
+    if instance.active_region and instance.active_region != b.world.region:
+        raise ApiError(
+            "InvalidActiveRegionException",
+            f"The instance's traffic is active in {instance.active_region}, not in "
+            f"{b.world.region}; update the contact there.",
+        )
     contact = b.contact(instance.id, p["ContactId"])
     if not any(p.get(k) is not None for k in _UPDATABLE):
         raise ApiError("InvalidRequestException", "Pass at least one contact property to update.")

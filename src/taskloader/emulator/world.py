@@ -27,6 +27,9 @@ class Instance:
     quick_connects: frozenset[str] = frozenset()
     queues: frozenset[str] = frozenset()
     users: frozenset[str] = frozenset()
+    #: Global Resiliency: the Region where this instance's traffic is active, when not the
+    #: world's own; UpdateContact then answers InvalidActiveRegionException (400).
+    active_region: str | None = None
 
     @property
     def active(self) -> bool:
@@ -41,6 +44,7 @@ class Instance:
             "quick_connects": sorted(self.quick_connects),
             "queues": sorted(self.queues),
             "users": sorted(self.users),
+            "active_region": self.active_region,
         }
 
 
@@ -124,6 +128,7 @@ def world_from_config(data: Mapping[str, Any], source: str) -> World:
             quick_connects=frozenset(map(str, raw.get("quick_connects", ()))),
             queues=frozenset(map(str, raw.get("queues", ()))),
             users=frozenset(map(str, raw.get("users", ()))),
+            active_region=str(raw["active_region"]) if raw.get("active_region") else None,
         )
     return World(
         region=region,
