@@ -45,6 +45,7 @@ class Settings:
     ragged_tolerance: int = 0
     strict: bool = False
     schedule_horizon_days: float = 6.0
+    check_attachments: bool = False  # the dry run HEADs each s3:// attachment
     # --- sending -----------------------------------------------------------------------------
     rate: float = 2.0
     burst: int = 5
@@ -57,6 +58,7 @@ class Settings:
     max_failures: int | None = None
     max_failure_rate: float | None = None
     grace_period: float = 20.0
+    attachment_url_ttl: int = 3600  # seconds a presigned attachment URL stays valid
     # --- ledger and results ------------------------------------------------------------------
     ledger: str | None = None
     out_dir: str | None = None
@@ -216,6 +218,8 @@ def _check(s: Settings) -> None:
         problems.append("max_attempts must be >= 1")
     if s.max_failure_rate is not None and not 0 < s.max_failure_rate <= 1:
         problems.append("max_failure_rate must be in (0, 1]")
+    if not 1 <= s.attachment_url_ttl <= 604_800:
+        problems.append("attachment_url_ttl must be 1 to 604800 seconds (7 days, the SigV4 limit)")
     if len(s.delimiter) != 1:
         problems.append("delimiter must be one character")
     if s.input_format not in (None, "csv", "jsonl"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from taskloader.emulator.apierror import ApiError, not_found
+from taskloader.emulator.attachments import reference_summary
 from taskloader.emulator.backend import Backend
 from taskloader.emulator.fields import (
     CREATABLE_REFERENCE_TYPES,
@@ -155,6 +156,8 @@ def list_contact_references(b: Backend, op: OperationSpec, p: dict[str, Any]) ->
         key = _SUMMARY_KEY.get(ref["Type"])
         if key is not None and ref["Type"] in wanted:
             summaries.append({key: {"Name": name, "Value": ref.get("Value", "")}})
+    if "ATTACHMENT" in wanted:
+        summaries += [reference_summary(a) for a in contact.attachments]
     return {"ReferenceSummaryList": summaries}
 
 

@@ -2,10 +2,12 @@
 
 The mapping contract (public; see issue 3): conventional columns (:data:`CONVENTIONAL`), any other
 column named like a field of the row's template becomes that field, ``attr.<key>`` an attribute,
-``ref.<key>`` a STRING reference. JSONL rows may nest ``fields``, ``attributes`` and
-``references`` objects. Empty cells are absent; precedence for an absent value is the row, then a
-configured constant, then the template's default. A conventional column wins over a template
-field of type NAME/DESCRIPTION/SCHEDULED_TIME/QUICK_CONNECT feeding the same parameter.
+``ref.<key>`` a STRING reference, ``attachment.<file name>`` an attachment (see
+:mod:`taskloader.mapping.attachments`). JSONL rows may nest ``fields``, ``attributes`` and
+``references`` objects and hold an ``attachments`` list. Empty cells are absent; precedence
+for an absent value is the row, then a configured constant, then the template's default. A
+conventional column wins over a template field of type NAME/DESCRIPTION/SCHEDULED_TIME/
+QUICK_CONNECT feeding the same parameter.
 
 :class:`Mapper` compiles a plan once per (template, column set) so each row costs one pass.
 """
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from taskloader.input.readers import Row
+from taskloader.mapping import attachments
 from taskloader.mapping.compile import hash_cells
 from taskloader.mapping.config import MappingConfig
 from taskloader.mapping.plan import Plan, build_plan
@@ -129,6 +132,11 @@ class Mapper:
             values = _flatten(values)
             plan = self.plan(template, tuple(values))
         key, params, problems = plan.run(values)
+        if plan.attachments or plan.attachment_list is not None:
+            found, more = attachments.collect(values, plan.attachments, plan.attachment_list)
+            if found:
+                params["Attachments"] = found
+            problems += more
         if wrong_shape:
             problems = [*wrong_shape, *problems]
         return Mapped(TaskRequest(key, params), problems)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from taskloader.mapping.attachments import ATTACHMENT_PREFIX, ATTACHMENTS_KEY
 from taskloader.mapping.compile import Compiled, Entry, compile_plan
 from taskloader.mapping.rules import (
     BadValue,
@@ -62,6 +63,10 @@ class Plan:
     key_template: str | None  # "%"-format of the canonical key encoding, all cells present
     sorted_cells: Callable[[Any], tuple[Any, ...]]
     run: Compiled  # the row's (key, params, problems): the entries compiled to straight-line code
+    #: (column, file name) of each ``attachment.<file name>`` column (mapping.attachments)
+    attachments: tuple[tuple[str, str], ...] = ()
+    #: the column holding a JSONL ``attachments`` list
+    attachment_list: str | None = None
 
 
 def _max_length(limit: int) -> Callable[[str], str]:
@@ -170,6 +175,8 @@ def build_plan(
     unknown: list[str] = []
     key_column = None
     nested = False
+    attachments: list[tuple[str, str]] = []
+    attachment_list = None
     defaults = template.defaults if template is not None else {}
     for column in columns:
         target = config.rename.get(column, column)
@@ -177,6 +184,12 @@ def build_plan(
             continue
         if target == "key":
             key_column = column
+            continue
+        if target.startswith(ATTACHMENT_PREFIX):
+            attachments.append((column, target[len(ATTACHMENT_PREFIX) :]))
+            continue
+        if target == ATTACHMENTS_KEY:
+            attachment_list = column
             continue
         kind = _classify(config, template, target, column)
         if kind is None:
@@ -214,6 +227,8 @@ def build_plan(
         key_template=key_template,
         sorted_cells=sorted_cells,
         run=compile_plan(entries, template_id, key_column, names, key_template, sorted_cells),
+        attachments=tuple(attachments),
+        attachment_list=attachment_list,
     )
 
 

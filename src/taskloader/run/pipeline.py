@@ -30,6 +30,7 @@ from taskloader.input.location import count_rows, input_identity, input_rows
 from taskloader.ledger.results import ResultFiles, write_results
 from taskloader.ledger.store import Ledger, RowOutcome, RowStatus
 from taskloader.run import options
+from taskloader.run.attachments import open_attachments
 from taskloader.run.control import RunControl, StopReason, watch_signals
 from taskloader.run.prepare import Prepared, Preparer, read_in_chunks
 from taskloader.run.progress import RunStats, report_progress
@@ -132,6 +133,7 @@ async def _import(
     async with (
         open_workspace(where, location, on_lock_lost=lock_lost) as workspace,
         _client(settings, client) as api,
+        open_attachments(aws, settings.attachment_url_ttl) as attachments,
         input_rows(location, options.input_options(settings), if_match=etag) as reader,
     ):
         ledger_path, out_dir = workspace.ledger_path, workspace.results_dir
@@ -175,6 +177,7 @@ async def _import(
                 ),
                 control=control,
                 stats=stats,
+                presign=attachments.presigned,
             )
             writer = LedgerWriter(
                 ledger,
