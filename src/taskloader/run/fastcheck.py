@@ -45,7 +45,6 @@ class RecordChecker:
         self._name = name
         self._header = header
         mapper = preparer.mapper
-        self._key_column = mapper.plan(None, tuple(header)).key_column
         # Nested names (`fields`, ...) change what a row's content key covers: rows of such a
         # file take check_row whole, content key and all, as `run` does.
         rename = mapper.config.rename
@@ -133,7 +132,10 @@ class RecordChecker:
             request, problems = checked
         else:
             request, problems = check_row(row, template, preparer.mapper, preparer.limits)
-            key = row.values.get(self._key_column, "") if self._key_column else ""
+            # The key column of the row's own columns: a short record may lack the header's
+            # (two columns renamed to `key`, the last one missing from the record).
+            key_column = preparer.mapper.plan(None, tuple(row.values)).key_column
+            key = row.values.get(key_column, "") if key_column else ""
             d = digest(key) if key else record_digest(record, len(self._header))
             preparer.cross.check_digest_into(d, request.params.get("PreviousContactId"), problems)
         if self._extra is not None and "Attachments" in request.params:
