@@ -86,7 +86,11 @@ def test_run_presigns_s3_attachments_and_keeps_only_locations(
 
 
 async def test_jsonl_attachments_list_is_presigned_on_every_attempt(
-    client: Any, bucket: str, emulator: EmulatorHandle, tmp_path: Path
+    client: Any,
+    bucket: str,
+    emulator: EmulatorHandle,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Presigning happens per attempt, after the pacer: a throttled first attempt is presigned
     again for the second (a URL signed in the same second is the same URL, so the calls are
@@ -129,6 +133,9 @@ async def test_jsonl_attachments_list_is_presigned_on_every_attempt(
     assert contact["Attachments"][0]["S3Url"] == seen[-1]
     assert "X-Amz-Signature=" in seen[-1]
     assert params_untouched(tmp_path / "l.sqlite", claim)
+    logs = capsys.readouterr()
+    assert "retry" in logs.out + logs.err  # the throttled attempt was logged, without the URL
+    assert signature_free(logs.out + logs.err)
 
 
 def params_untouched(ledger: Path, location: str) -> bool:
