@@ -8,7 +8,7 @@
   test; an :class:`EmulatorHandle` with ``url``, ``instance_id``, ``flow_id``, ``stats()``,
   ``contacts()``, ``world()``, ``configure(**json)``, ``complete_tasks()``, ``reset()``.
 - ``connect_client``: a boto3 Connect client bound to ``emulator`` (botocore retries off).
-- ``aio_connect_client``: the same with aioboto3, for async tests.
+- ``aio_connect_client``: the same with aiobotocore, for async tests.
 - ``aws_cli``: runs ``.venv/bin/aws connect <args> --endpoint-url <emulator>``, returns JSON.
 """
 
@@ -126,13 +126,12 @@ def connect_client(emulator: EmulatorHandle) -> Any:
 
 @pytest.fixture
 async def aio_connect_client(emulator: EmulatorHandle) -> AsyncIterator[Any]:
-    """An aioboto3 Connect client bound to the emulator (botocore retries off)."""
-    import aioboto3
+    """An aiobotocore Connect client bound to the emulator (botocore retries off)."""
     from aiobotocore.config import AioConfig
+    from aiobotocore.session import AioSession
 
     config = AioConfig(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=10)
-    session = aioboto3.Session()
-    async with session.client(
+    async with AioSession().create_client(
         "connect", region_name=REGION, endpoint_url=emulator.url, config=config
     ) as client:
         yield client

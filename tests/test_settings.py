@@ -154,3 +154,15 @@ def test_a_tab_delimiter_can_be_typed(given: str, delimiter: str) -> None:
 def test_bad_reading_settings_are_usage_errors(flags: dict[str, str], needle: str) -> None:
     with pytest.raises(UsageError, match=needle):
         load_settings(environ={}, flags=flags)
+
+
+@pytest.mark.parametrize(("ttl", "ok"), [(1, True), (604_800, True), (0, False), (604_801, False)])
+def test_the_attachment_url_ttl_is_within_sigv4s_limit(ttl: int, ok: bool) -> None:
+    """A SigV4 presigned URL lives 1 s to 7 days; the default leaves an hour."""
+    assert load_settings(environ={}).attachment_url_ttl == 3600
+    env = {"TASKLOADER_ATTACHMENT_URL_TTL": str(ttl)}
+    if ok:
+        assert load_settings(environ=env).attachment_url_ttl == ttl
+    else:
+        with pytest.raises(UsageError, match="attachment_url_ttl"):
+            load_settings(environ=env)

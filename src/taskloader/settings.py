@@ -54,6 +54,7 @@ class Settings:
     ragged_tolerance: int = 0
     strict: bool = False
     schedule_horizon_days: float = 6.0
+    check_attachments: bool = False  # the dry run HEADs each s3:// attachment
     # --- sending -----------------------------------------------------------------------------
     rate: float = 2.0
     burst: int = 5
@@ -67,6 +68,7 @@ class Settings:
     max_failure_rate: float | None = None
     max_consecutive_failures: int = 50  # the default error budget; 0 turns it off
     grace_period: float = 20.0
+    attachment_url_ttl: int = 3600  # seconds a presigned attachment URL stays valid
     # --- ledger and results ------------------------------------------------------------------
     ledger: str | None = None
     out_dir: str | None = None
@@ -269,6 +271,8 @@ def _check(s: Settings) -> None:
             zoneinfo.ZoneInfo(s.timezone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             problems.append(f"timezone {s.timezone!r} is not an IANA time zone (e.g. Europe/Paris)")
+    if not 1 <= s.attachment_url_ttl <= 604_800:
+        problems.append("attachment_url_ttl must be 1 to 604800 seconds (7 days, the SigV4 limit)")
     if s.input_format not in (None, "csv", "jsonl"):
         problems.append("input_format must be csv or jsonl")
     if s.log_format not in ("auto", "json", "console"):

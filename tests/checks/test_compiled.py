@@ -564,6 +564,17 @@ def test_ragged_records_with_keys(workdir: Path) -> None:
     }
 
 
+def test_a_short_record_keys_by_its_own_key_column(workdir: Path) -> None:
+    """Two columns feed `key` (``id`` renamed, and ``key``): the last one present wins, so a
+    record too short to hold ``key`` is keyed by ``id`` (found by hypothesis)."""
+    path = write_lines(workdir / "two_keys.csv", "junk,id,key,name", ",k1", ",k1,,", ",k1,,")
+    settings = settings_for(workdir, ragged_tolerance=5, mapping={"rename": {"id": "key"}})
+    got = compare_fast(path, settings, [1])
+    # Row 1 is keyed k1; rows 2 and 3 (padded, the same cells as row 1) by their content.
+    assert "duplicate_key" not in codes(got)[2]
+    assert codes(got)[3][-1] == "duplicate_key"
+
+
 def test_unknown_and_ambiguous_template_rows(workdir: Path) -> None:
     path = write_lines(
         workdir / "unknown.csv",

@@ -1,4 +1,4 @@
-"""Unchanged real clients against the emulator: aioboto3, the AWS CLI, AWS_ENDPOINT_URL_CONNECT."""
+"""Unchanged real clients against the emulator: aiobotocore, the AWS CLI, the endpoint variable."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from tests.conftest import NO_RETRIES, AwsCliError
 from tests.emulator.conftest import callback_references, template_params
 
 
-async def test_every_operation_with_aioboto3(aio_connect_client: Any, emulator: Any) -> None:
-    """All ten operations through aioboto3's async client."""
+async def test_every_operation_with_aiobotocore(aio_connect_client: Any, emulator: Any) -> None:
+    """All ten operations through aiobotocore's async client."""
     client, iid = aio_connect_client, emulator.instance_id
     created = await client.create_task_template(InstanceId=iid, **template_params("callback.json"))
     tid = created["Id"]

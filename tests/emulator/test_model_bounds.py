@@ -37,6 +37,12 @@ VALIDATION_CODES = {
 }
 
 
+#: A valid element of a list of structures (the lists of strings take "x" or an enum value).
+ELEMENTS: dict[str, dict[str, str]] = {
+    "TaskAttachment": {"FileName": "claim.pdf", "S3Url": "https://files.example.com/claim.pdf"},
+}
+
+
 @dataclass(frozen=True)
 class Bound:
     op: str
@@ -46,6 +52,7 @@ class Bound:
     high: int | None
     enum: tuple[str, ...] = ()
     location: str | None = None
+    element: str | None = None  # the shape name of a list's structure elements
 
     @property
     def member(self) -> str:
@@ -69,7 +76,10 @@ def _bounds_of(op: str, shape: Any, prefix: tuple[str, ...], depth: int) -> list
         elif member.type_name == "list" and "max" in meta:
             item = member.member
             enum = tuple(item.enum) if item.type_name == "string" and item.enum else ()
-            out.append(Bound(op, path, "list", meta.get("min"), meta["max"], enum, location))
+            element = item.name if item.type_name == "structure" else None
+            out.append(
+                Bound(op, path, "list", meta.get("min"), meta["max"], enum, location, element)
+            )
     return out
 
 
@@ -99,6 +109,8 @@ def _value(bound: Bound, inside: bool, data: st.DataObject) -> Any:
     if bound.kind == "integer":
         return n
     if bound.kind == "list":
+        if bound.element is not None:
+            return [dict(ELEMENTS[bound.element]) for _ in range(n)]
         return [bound.enum[0] if bound.enum else "x"] * n
     return "a" * n
 

@@ -22,6 +22,7 @@ from tests.conftest import NO_RETRIES, REGION
 UNKNOWN_INSTANCE = "99999999-9999-4999-8999-999999999999"
 INACTIVE_INSTANCE = "00000000-0000-4000-8000-00000000dead"
 DENIED_KEY = "AKIDDENIEDDENIED"
+REPLICA_INSTANCE = "00000000-0000-4000-8000-0000000000a2"
 
 
 def minimal_call(op: str, instance_id: str, flow: str) -> dict[str, Any]:
@@ -281,9 +282,15 @@ def odd_world() -> Iterator[EmulatorThread]:
         status="CREATION_FAILED",
         contact_flows=frozenset({"f"}),
     )
+    replica = Instance(
+        id=REPLICA_INSTANCE,
+        arn=base.instance_arn(REPLICA_INSTANCE),
+        contact_flows=frozenset({"f"}),
+        active_region="us-west-2",
+    )
     world = replace(
         base,
-        instances={**base.instances, INACTIVE_INSTANCE: inactive},
+        instances={**base.instances, INACTIVE_INSTANCE: inactive, REPLICA_INSTANCE: replica},
         denied_access_keys=frozenset({DENIED_KEY}),
     )
     with EmulatorThread(EmulatorSettings(world=world).without_limits()) as server:
@@ -309,6 +316,15 @@ def test_denied_access_key_is_access_denied(op: str, odd_world: EmulatorThread) 
            **minimal_call(op, odd_world.instance_id, sorted(DEFAULT_QUEUES)[0]))  # fmt: skip
 
 
+def test_update_in_a_non_active_region_is_refused(odd_world: EmulatorThread) -> None:
+    """UpdateContact on an instance whose traffic is active in another Region (Global
+    Resiliency) -> 400 InvalidActiveRegionException (new in botocore 1.43's model)."""
+    client = boto3.client("connect", region_name=REGION, endpoint_url=odd_world.url,
+                          config=NO_RETRIES)  # fmt: skip
+    expect(client, "InvalidActiveRegionException", 400, "UpdateContact",
+           **minimal_call("UpdateContact", REPLICA_INSTANCE, "f"))  # fmt: skip
+
+
 def test_every_modelled_error_is_provoked() -> None:
     """The cases above cover every (operation, modelled error) pair of the service model."""
     model = Loader().load_service_model("connect", "service-2")
@@ -330,5 +346,6 @@ def test_every_modelled_error_is_provoked() -> None:
                 # UpdateContact: "both ongoing and completed contacts" can be updated, and the
                 # members that could conflict (QueueInfo, UserInfo, endpoints) are refused on
                 # tasks first (test_fidelity.py), so a task never provokes a ConflictException.
-                ("UpdateContact", "ConflictException")}  # fmt: skip
+                ("UpdateContact", "ConflictException"),
+                ("UpdateContact", "InvalidActiveRegionException")}  # fmt: skip
     assert modelled - covered == set()

@@ -256,8 +256,9 @@ _WIRE = {
 
 @st.composite
 def template_and_row(draw: st.DrawFn) -> tuple[TaskTemplate, dict[str, str]]:
-    names = draw(st.lists(_names, min_size=1, max_size=8, unique=True))
-    names = [n for n in names if n not in ("template", "key", "name", "description")]
+    # Field names are matched with letter case ignored: distinct after folding.
+    names = draw(st.lists(_names, min_size=1, max_size=8, unique_by=lambda n: n.casefold()))
+    names = [n for n in names if n.casefold() not in ("template", "key", "name", "description")]
     types = [draw(st.sampled_from(sorted(_EXAMPLES))) for _ in names]
     fields = tuple(TemplateField(n, t) for n, t in zip(names, types, strict=True))
     values = {n: draw(_EXAMPLES[t]) for n, t in zip(names, types, strict=True)}

@@ -45,6 +45,12 @@ run_options = (
         default=None,
         help="Seconds in-flight calls get after SIGINT/SIGTERM (default 20).",
     ),
+    click.option(
+        "--attachment-url-ttl",
+        type=int,
+        default=None,
+        help="Seconds a presigned s3:// attachment URL stays valid (default 3600, max 604800).",
+    ),
     click.option("--ledger", default=None, help="SQLite ledger (rerun with it to resume)."),
     click.option("--out-dir", default=None, help="Result files directory (default: the ledger's)."),
     click.option("--batch-id", default=None, help="Idempotency scope; a new id imports again."),

@@ -54,6 +54,11 @@ input_options = (
         help="Ragged CSV rows tolerated as row errors before the file is refused.",
     ),
     click.option(
+        "--check-attachments/--no-check-attachments",
+        default=None,
+        help="Dry run: HEAD each s3:// attachment; a missing or unreadable one is a row problem.",
+    ),
+    click.option(
         "--schedule-horizon-days",
         type=float,
         default=None,

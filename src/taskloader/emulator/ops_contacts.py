@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from taskloader.emulator.apierror import ApiError, not_found
+from taskloader.emulator.attachments import reference_summary
 from taskloader.emulator.backend import Backend
 from taskloader.emulator.fields import (
     CREATABLE_REFERENCE_TYPES,
@@ -91,6 +92,12 @@ def transfer_contact(b: Backend, op: OperationSpec, p: dict[str, Any]) -> dict[s
 
 def update_contact(b: Backend, op: OperationSpec, p: dict[str, Any]) -> dict[str, Any]:
     instance = b.instance(op, p["InstanceId"])
+    if instance.active_region and instance.active_region != b.world.region:
+        raise ApiError(
+            "InvalidActiveRegionException",
+            f"The instance's traffic is active in {instance.active_region}, not in "
+            f"{b.world.region}; update the contact there.",
+        )
     contact = b.contact(instance.id, p["ContactId"])
     if not any(p.get(k) is not None for k in _UPDATABLE):
         raise ApiError("InvalidRequestException", "Pass at least one contact property to update.")
@@ -146,6 +153,8 @@ def list_contact_references(b: Backend, op: OperationSpec, p: dict[str, Any]) ->
         key = _SUMMARY_KEY.get(ref["Type"])
         if key is not None and ref["Type"] in wanted:
             summaries.append({key: {"Name": name, "Value": ref.get("Value", "")}})
+    if "ATTACHMENT" in wanted:
+        summaries += [reference_summary(a) for a in contact.attachments]
     return {"ReferenceSummaryList": summaries}
 
 

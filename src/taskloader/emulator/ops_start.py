@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from taskloader.emulator.apierror import ApiError, not_found
+from taskloader.emulator.attachments import check_attachments
 from taskloader.emulator.backend import Backend
 from taskloader.emulator.fields import (
     CREATABLE_REFERENCE_TYPES,
@@ -76,6 +77,7 @@ def start_task_contact(b: Backend, op: OperationSpec, p: dict[str, Any]) -> dict
     problem = check_segment_attributes(segment)
     if problem:
         raise _invalid(problem + ".")
+    attachments = check_attachments(p.get("Attachments"), now)
 
     scheduled = p.get("ScheduledTime")
     if scheduled is not None:
@@ -124,6 +126,7 @@ def start_task_contact(b: Backend, op: OperationSpec, p: dict[str, Any]) -> dict
         task_template_arn=template.arn if template else None,
         task_template_name=template.current["Name"] if template else None,
         references=references,
+        attachments=attachments,
         attributes=attributes,
         segment_attributes=segment,
         scheduled_time=scheduled,

@@ -52,6 +52,8 @@ class ContactRecord:
     task_template_arn: str | None = None
     task_template_name: str | None = None
     references: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: StartTaskContact Attachments as sent: {"FileName", "S3Url"}
+    attachments: list[dict[str, str]] = field(default_factory=list)
     attributes: dict[str, str] = field(default_factory=dict)
     segment_attributes: dict[str, Any] = field(default_factory=dict)
     scheduled_time: float | None = None
@@ -102,6 +104,7 @@ class ContactRecord:
             "ContactFlowId": self.contact_flow_id,
             "QuickConnectId": self.quick_connect_id,
             "References": self.references,
+            "Attachments": self.attachments,
             "Attributes": self.attributes,
             "SegmentAttributes": self.segment_attributes,
             "ScheduledTime": self.scheduled_time,

@@ -63,6 +63,10 @@ class Instance:
     def name_of(self, resource_id: str) -> str:
         return self.names.get(resource_id, resource_id)
 
+    #: Global Resiliency: the Region where this instance's traffic is active, when not the
+    #: world's own; UpdateContact then answers InvalidActiveRegionException (400).
+    active_region: str | None = None
+
     @property
     def active(self) -> bool:
         return self.status == "ACTIVE"
@@ -79,6 +83,7 @@ class Instance:
             "queues": sorted(self.queues),
             "users": sorted(self.users),
             "names": dict(sorted(self.names.items())),
+            "active_region": self.active_region,
         }
 
 
@@ -216,6 +221,7 @@ def world_from_config(data: Mapping[str, Any], source: str) -> World:
             region=place[0],
             account_id=place[1],
             names={**flow_names, **quick_names},
+            active_region=str(raw["active_region"]) if raw.get("active_region") else None,
         )
     verify = data.get("verify_signatures")
     if verify is not None and not isinstance(verify, bool):

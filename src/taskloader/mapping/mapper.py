@@ -2,10 +2,11 @@
 
 The mapping contract (public; see issue 3): conventional columns (:data:`CONVENTIONAL`), any other
 column named like a field of the row's template becomes that field, ``attr.<key>`` an attribute,
-``ref.<key>`` a STRING reference; names match with surrounding blanks and letter case ignored.
-JSONL rows may nest ``fields``, ``attributes`` and ``references`` objects. Empty cells are
-absent; precedence for an absent value is the row, then a configured constant, then the
-template's default. A conventional column wins over a template
+``ref.<key>`` a STRING reference, ``attachment.<file name>`` an attachment (see
+:mod:`taskloader.mapping.attachments`); names match with surrounding blanks and letter case
+ignored. JSONL rows may nest ``fields``, ``attributes`` and ``references`` objects and hold an
+``attachments`` list. Empty cells are absent; precedence for an absent value is the row, then a
+configured constant, then the template's default. A conventional column wins over a template
 field of type NAME/DESCRIPTION/SCHEDULED_TIME/QUICK_CONNECT feeding the same parameter.
 
 :class:`Mapper` compiles a plan once per (template, column set) so each row costs one pass.
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from taskloader.input.readers import Row, fold
+from taskloader.mapping import attachments
 from taskloader.mapping.compile import hash_cells
 from taskloader.mapping.config import MappingConfig
 from taskloader.mapping.plan import KNOWN, Names, Plan, build_plan
@@ -152,6 +154,11 @@ class Mapper:
             values = _flatten(values)
             plan = self.plan(template, tuple(values))
         key, params, problems = plan.run(values)
+        if plan.attachments or plan.attachment_list is not None:
+            found, more = attachments.collect(values, plan.attachments, plan.attachment_list)
+            if found:
+                params["Attachments"] = found
+            problems += more
         if wrong_shape:
             problems = [*wrong_shape, *problems]
         return Mapped(TaskRequest(key, params), problems)

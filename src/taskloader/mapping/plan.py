@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from taskloader.input.readers import fold
+from taskloader.mapping.attachments import ATTACHMENT_PREFIX, ATTACHMENTS_KEY
 from taskloader.mapping.compile import Compiled, Entry, compile_plan
 from taskloader.mapping.rules import (
     BadValue,
@@ -63,6 +64,10 @@ class Plan:
     key_template: str | None  # "%"-format of the canonical key encoding, all cells present
     sorted_cells: Callable[[Any], tuple[Any, ...]]
     run: Compiled  # the row's (key, params, problems): the entries compiled to straight-line code
+    #: (column, file name) of each ``attachment.<file name>`` column (mapping.attachments)
+    attachments: tuple[tuple[str, str], ...] = ()
+    #: the column holding a JSONL ``attachments`` list
+    attachment_list: str | None = None
 
 
 def _max_length(limit: int) -> Callable[[str], str]:
@@ -224,6 +229,8 @@ def build_plan(
     unknown: list[str] = []
     key_column = None
     nested = False
+    attachments: list[tuple[str, str]] = []
+    attachment_list = None
     defaults = template.defaults if template is not None else {}
     for column in columns:
         target = names.of(column)
@@ -234,6 +241,12 @@ def build_plan(
             continue
         if target in NESTED_KEYS:  # a JSONL object of fields, attributes or references
             nested = True
+            continue
+        if fold(target).startswith(ATTACHMENT_PREFIX):
+            attachments.append((column, target[len(ATTACHMENT_PREFIX) :]))
+            continue
+        if fold(target) == ATTACHMENTS_KEY:
+            attachment_list = column
             continue
         kind = _classify(config, names, template, target, column)
         if kind is None:
@@ -271,6 +284,8 @@ def build_plan(
         run=compile_plan(
             entries, template_id, key_column, names_sorted, key_template, sorted_cells
         ),
+        attachments=tuple(attachments),
+        attachment_list=attachment_list,
     )
 
 

@@ -23,8 +23,9 @@ from taskloader.input.readers import Row, RowReader
 from taskloader.ledger.results import neutralise
 from taskloader.mapping.rules import Problem
 from taskloader.run import options
-from taskloader.run.fastcheck import RecordChecker
-from taskloader.run.prepare import Preparer, read_in_chunks
+from taskloader.run.attachments import open_attachments
+from taskloader.run.fastcheck import Extra, RecordChecker
+from taskloader.run.prepare import Prepared, Preparer, read_in_chunks
 from taskloader.settings import Settings
 from taskloader.templates.cache import TemplateCache
 from taskloader.templates.model import TaskTemplate
@@ -133,18 +134,24 @@ def _cell(value: Any) -> str:
 
 
 async def _checked(
-    preparer: Preparer, reader: RowReader, name: str
+    preparer: Preparer, reader: RowReader, name: str, extra: Extra | None = None
 ) -> AsyncGenerator[tuple[int, list[Invalid]], None]:
-    """(valid count, invalid rows) per chunk: CSV records by the compiled check, JSONL by rows."""
+    """(valid count, invalid rows) per chunk: CSV records by the compiled check, JSONL by rows.
+
+    ``extra`` adds problems of a request with attachments (blocking: run in the worker thread).
+    """
     if reader.records is None:
         async for rows in read_in_chunks(reader):
             items = await preparer.prepare_chunk(rows)
+            attached = [i for i in items if "Attachments" in i.request.params]
+            if extra is not None and attached:
+                await anyio.to_thread.run_sync(_add_problems, extra, attached)
             bad = [(item.row, item.problems) for item in items if item.problems]
             yield len(rows) - len(bad), bad
         return
     records, first = reader.records, 1
     await preparer.check_columns(name, reader.columns, reader.encoding)
-    checker = RecordChecker(preparer, name, list(reader.columns))
+    checker = RecordChecker(preparer, name, list(reader.columns), extra)
 
     def resolve(ref: str | None) -> TaskTemplate | Problem | None:
         return anyio.from_thread.run(preparer.resolve, ref)
@@ -161,6 +168,11 @@ async def _checked(
         first += read
 
 
+def _add_problems(extra: Extra, items: list[Prepared]) -> None:
+    for item in items:
+        item.problems.extend(extra(item.request.params))
+
+
 async def validate_file(
     location: str,
     settings: Settings,
@@ -173,12 +185,16 @@ async def validate_file(
     preparer = Preparer(cache, options.mapping_config(settings), options.limits(settings))
     summary = ValidationSummary(input=location)
     writer: ReportWriter | None = None
-    async with input_rows(location, options.input_options(settings)) as reader:
+    async with (
+        input_rows(location, options.input_options(settings)) as reader,
+        open_attachments(options.aws_options(settings), settings.attachment_url_ttl) as files,
+    ):
+        extra = files.problems if settings.check_attachments else None
         try:
             if report is not None:
                 writer = ReportWriter(report, reader.columns)
                 await anyio.to_thread.run_sync(writer.open)
-            async with aclosing(_checked(preparer, reader, location)) as chunks:
+            async with aclosing(_checked(preparer, reader, location, extra)) as chunks:
                 async for valid, bad in chunks:
                     summary.add(valid, bad)
                     if writer is not None and bad:

@@ -4,12 +4,13 @@ Each record goes through the check compiled for its template (:mod:`taskloader.c
 a record that check cannot take (ragged, a template that did not resolve) is mapped and
 validated as a :class:`Row` by :func:`validation.check_row`, the path `run` uses, with the same
 duplicate digests as the compiled check. A file with nested column names (``fields``,
-``attributes``, ``references``) takes :func:`check_row` for every row.
+``attributes``, ``references``) takes :func:`check_row` for every row, and so does a file with
+attachment columns.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from taskloader.checks.compiled import RecordCheck, compile_check, record_digest
@@ -21,6 +22,8 @@ from taskloader.templates.model import TaskTemplate
 
 #: Resolves a template name or id (None: no template) to the template or the row problem.
 Resolve = Callable[[str | None], TaskTemplate | Problem | None]
+#: More problems of a mapped request (``--check-attachments``: its S3 objects); blocking.
+Extra = Callable[[Mapping[str, Any]], list[Problem]]
 
 _UNSEEN: Any = object()
 
@@ -33,8 +36,11 @@ class RecordChecker:
     that thread; `validate` passes :meth:`Preparer.resolve` run back on the event loop.
     """
 
-    def __init__(self, preparer: Preparer, name: str, header: list[str]) -> None:
+    def __init__(
+        self, preparer: Preparer, name: str, header: list[str], extra: Extra | None = None
+    ) -> None:
         self._preparer = preparer
+        self._extra = extra
         self._name = name
         self._header = header
         mapper = preparer.mapper
@@ -113,8 +119,8 @@ class RecordChecker:
             return None
         preparer = self._preparer
         plan = preparer.mapper.plan(template, tuple(self._header))
-        if plan.nested:
-            return None
+        if plan.nested or plan.attachments or plan.attachment_list is not None:
+            return None  # attachments are checked by the mapper (mapping.attachments) only
         return compile_check(plan, self._header, template, preparer.limits, preparer.cross)
 
     def _fallback(
@@ -122,13 +128,18 @@ class RecordChecker:
     ) -> list[Problem]:
         preparer = self._preparer
         if self._nested:
-            return check_row(row, template, preparer.mapper, preparer.limits, preparer.cross)[1]
-        request, problems = check_row(row, template, preparer.mapper, preparer.limits)
-        key_column = self._key_column
-        if len(record) < len(self._header):  # a short record: the key column may be cut off,
-            # and another column that maps to `key` (a rename) be the row's key
-            key_column = preparer.mapper.plan(None, tuple(row.values)).key_column
-        key = row.values.get(key_column, "") if key_column else ""
-        d = digest(key) if key else record_digest(record, len(self._header))
-        preparer.cross.check_digest_into(d, request.params.get("PreviousContactId"), problems)
+            request, problems = check_row(
+                row, template, preparer.mapper, preparer.limits, preparer.cross
+            )
+        else:
+            request, problems = check_row(row, template, preparer.mapper, preparer.limits)
+            key_column = self._key_column
+            if len(record) < len(self._header):  # a short record: the key column may be cut
+                # off, and another column that maps to `key` (a rename) be the row's key
+                key_column = preparer.mapper.plan(None, tuple(row.values)).key_column
+            key = row.values.get(key_column, "") if key_column else ""
+            d = digest(key) if key else record_digest(record, len(self._header))
+            preparer.cross.check_digest_into(d, request.params.get("PreviousContactId"), problems)
+        if self._extra is not None and "Attachments" in request.params:
+            problems += self._extra(request.params)
         return problems

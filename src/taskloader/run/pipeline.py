@@ -27,6 +27,7 @@ from taskloader.errors import TaskloaderError
 from taskloader.input.location import input_changed, input_identity, input_rows, spooled
 from taskloader.ledger.store import Ledger, LedgerTarget, RowOutcome, RowStatus
 from taskloader.run import options
+from taskloader.run.attachments import open_attachments
 from taskloader.run.control import RunControl, StopReason, watch_signals
 from taskloader.run.feed import LedgerFeed
 from taskloader.run.plan import Confirm, RunPlan
@@ -111,6 +112,7 @@ async def _import(
         async with (
             open_workspace(where, location, on_lock_lost=lock_lost) as workspace,
             _client(settings, client) as api,
+            open_attachments(aws, settings.attachment_url_ttl) as attachments,
         ):
             await probe_writable(workspace.results_dir)
             cache = template_cache_for(options.template_options(settings), api, instance_id)
@@ -134,7 +136,9 @@ async def _import(
                 if await _declined(confirm, plan, control):
                     control.stop(StopReason.DECLINED, "the plan was not confirmed")
                 feed = LedgerFeed(preparer, ledger, control, source)
-                sending = _sending(settings, api, instance_id, control, stats, policy, gate)
+                sending = _sending(
+                    settings, api, instance_id, control, stats, policy, gate, attachments.presigned
+                )
                 writer = LedgerWriter(
                     ledger,
                     stats,
@@ -249,6 +253,7 @@ def _sending(
     stats: RunStats,
     policy: RetryPolicy | None,
     gate: QuotaGate | None,
+    presign: Any = None,
 ) -> Sending:
     return Sending(
         client=api,
@@ -264,6 +269,7 @@ def _sending(
         ),
         control=control,
         stats=stats,
+        presign=presign,
     )
 
 

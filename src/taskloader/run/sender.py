@@ -9,6 +9,7 @@ token instead of creating a second task.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -74,6 +75,8 @@ class Sending:
     policy: RetryPolicy
     control: RunControl
     stats: RunStats
+    #: the request as sent: each ``s3://`` attachment presigned (run.attachments), per attempt
+    presign: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
 
 
 async def sender(
@@ -114,6 +117,8 @@ async def _send_one(ctx: Sending, item: Work) -> RowOutcome:
     async def call() -> Any:
         if ctx.control.stopped:
             raise _Stopped
+        if ctx.presign is not None and "Attachments" in params:
+            return await ctx.client.start_task_contact(**await ctx.presign(params))
         return await ctx.client.start_task_contact(**params)
 
     def on_attempt(attempt: Attempt) -> None:

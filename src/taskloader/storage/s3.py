@@ -96,6 +96,8 @@ def make_s3_client(aws: AwsOptions) -> Any:
 
     botocore's standard retries stay on for S3 (unlike Connect, where taskloader counts every
     attempt itself): S3 calls are not paced and an idempotent GET or PUT may be repeated.
+    Signature Version 4 always, presigned URLs included (botocore may otherwise presign with
+    SigV2 query strings in us-east-1, which S3 refuses for buckets created since mid-2020).
     Close it with ``client.close()``.
     """
     session = boto3.session.Session(profile_name=aws.profile, region_name=aws.region)
@@ -104,6 +106,7 @@ def make_s3_client(aws: AwsOptions) -> Any:
         read_timeout=aws.read_timeout,
         retries={"mode": "standard", "max_attempts": 5},
         max_pool_connections=10,
+        signature_version="s3v4",
     )
     return session.client("s3", config=config)
 
