@@ -20,6 +20,7 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ import structlog
 from botocore.config import Config
 
 from taskloader.emulator import EmulatorSettings, EmulatorThread
-from taskloader.emulator.world import DEFAULT_FLOWS
+from taskloader.emulator.world import DEFAULT_FLOWS, AccessKey, default_world
 
 REGION = "us-east-1"
 #: botocore retries off, so a test sees each error exactly as the emulator sent it.
@@ -102,10 +103,17 @@ class EmulatorHandle:
         self._call("POST", "/_emulator/reset", {"settings": settings})
 
 
+#: The tests' credential (set by ``aws_env``); the session emulator verifies its signatures.
+TEST_KEY = AccessKey("AKIDTESTTESTTEST", "test-secret-key")
+
+
 @pytest.fixture(scope="session")
 def emulator_server() -> Iterator[EmulatorThread]:
-    """One emulator for the whole session (quotas and active-task limit off, seed 1234)."""
-    settings = EmulatorSettings(seed=1234).without_limits()
+    """One emulator for the whole session (quotas and active-task limit off, seed 1234). It
+    verifies every request's SigV4 signature against the tests' credential, as Amazon Connect
+    would: a request signed wrongly, for another Region or with other keys is refused."""
+    world = replace(default_world(), access_keys={TEST_KEY.access_key_id: TEST_KEY})
+    settings = EmulatorSettings(seed=1234, world=world).without_limits()
     with EmulatorThread(settings) as server:
         yield server
 

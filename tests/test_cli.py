@@ -22,3 +22,12 @@ def test_python_dash_m_runs_the_cli() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "Usage:" in proc.stdout
+
+
+def test_emulator_version_names_the_model_it_serves() -> None:
+    import botocore
+
+    result = CliRunner().invoke(main, ["emulator", "--version"])
+    assert result.exit_code == 0, result.output
+    assert f"botocore {botocore.__version__}" in result.output
+    assert "service-2.json" in result.output

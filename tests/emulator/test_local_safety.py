@@ -70,9 +70,11 @@ def test_malformed_authorization_creates_nothing(emulator: Any) -> None:
                               **{"Content-Type": "application/json"})  # fmt: skip
     assert (status, headers["x-amzn-ErrorType"]) == (403, "IncompleteSignatureException")
     assert emulator.stats()["contacts_created"] == 0
-    status, _, _ = call(emulator.url, "PUT", "/contact/task", body, Authorization=AUTH,
-                        **{"Content-Type": "application/json"})  # fmt: skip
-    assert status == 200  # the default world takes any well-formed signature
+    status, headers, _ = call(emulator.url, "PUT", "/contact/task", body, Authorization=AUTH,
+                              **{"Content-Type": "application/json"})  # fmt: skip
+    # Well-formed but not signed with a known key: the tests' emulator verifies signatures.
+    assert (status, headers["x-amzn-ErrorType"]) == (403, "UnrecognizedClientException")
+    assert emulator.stats()["contacts_created"] == 0
 
 
 def test_an_oversized_body_is_413_with_an_aws_error(emulator: Any) -> None:

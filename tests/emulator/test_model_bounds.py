@@ -9,6 +9,7 @@ and sent as plain HTTP; one test pins botocore's own client-side refusal.
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -121,7 +122,9 @@ def _send(url: str, op: str, params: dict[str, Any]) -> tuple[int, dict[str, Any
     full = url + request["url_path"] + (f"?{query}" if query else "")
     aws = AWSRequest(method=request["method"], url=full, data=request["body"],
                      headers=request["headers"])  # fmt: skip
-    SigV4Auth(Credentials("AKIDTEST", "secret"), "connect", "us-east-1").add_auth(aws)
+    # Signed with the tests' credential (the session emulator verifies signatures).
+    key, secret = os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]
+    SigV4Auth(Credentials(key, secret), "connect", "us-east-1").add_auth(aws)
     prepared = aws.prepare()
     raw = urllib.request.Request(
         prepared.url, data=prepared.body or None, method=prepared.method,

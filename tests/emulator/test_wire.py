@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.request
 from typing import Any
@@ -22,12 +23,19 @@ AUTH = (
 )
 
 
+def _credentials() -> Credentials:
+    """The tests' credential: the session emulator verifies every signature."""
+    return Credentials(os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"])
+
+
 def send(
     url: str, method: str, path: str, body: bytes | None = None, *, auth: bool = True
 ) -> tuple[int, dict[str, str], dict[str, Any]]:
     headers = {"Content-Type": "application/json"}
-    if auth:
-        headers["Authorization"] = AUTH
+    if auth:  # signed for real, over whatever bytes the body is
+        signing = AWSRequest(method=method, url=url + path, data=body or b"", headers=headers)
+        SigV4Auth(_credentials(), "connect", "us-east-1").add_auth(signing)
+        headers = dict(signing.prepare().headers)
     request = urllib.request.Request(url + path, data=body, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as resp:
@@ -37,9 +45,9 @@ def send(
 
 
 def signed_send(url: str, method: str, path: str, body: dict[str, Any]) -> int:
-    """A request signed for real with SigV4 (the emulator accepts any signature)."""
+    """A request signed for real with SigV4, with the tests' credential."""
     request = AWSRequest(method=method, url=url + path, data=json.dumps(body).encode())
-    SigV4Auth(Credentials("AKIDTEST", "secret"), "connect", "us-east-1").add_auth(request)
+    SigV4Auth(_credentials(), "connect", "us-east-1").add_auth(request)
     prepared = request.prepare()
     raw = urllib.request.Request(
         prepared.url, data=prepared.body, method=method, headers=dict(prepared.headers)

@@ -24,8 +24,7 @@ def moto_endpoint() -> Iterator[str]:
 def s3_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """Point botocore's S3 endpoint at moto (tests/conftest.py clears AWS_ENDPOINT_URL*)."""
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    # moto accepts any credential: the tests' own (``aws_env``) serve S3 and the emulator alike.
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")

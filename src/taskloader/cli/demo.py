@@ -10,7 +10,7 @@ import click
 
 from taskloader.cli.common import Settings, run_async, settings_options
 from taskloader.examples import EXAMPLES_DIR
-from taskloader.run.demo import DemoOptions, run_demo
+from taskloader.run.demo import DEMO_KEY, DemoOptions, run_demo
 
 
 @click.command()
@@ -39,9 +39,12 @@ from taskloader.run.demo import DemoOptions, run_demo
 @settings_options
 def demo(settings: Settings, config_dir: Path, out_root: Path, throttle: float) -> None:
     """Start the emulator, import the example callbacks.csv, show the results."""
-    # The emulator checks that requests are signed, not by whom: any credentials will do.
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "demo")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "demo")
+    # The demo's emulator verifies signatures against the demo's own key: sign with it, never
+    # with the user's credentials (this process talks to nothing but its own emulator).
+    os.environ["AWS_ACCESS_KEY_ID"] = DEMO_KEY.access_key_id
+    os.environ["AWS_SECRET_ACCESS_KEY"] = DEMO_KEY.secret_access_key
+    for name in ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE"):
+        os.environ.pop(name, None)
     out_dir = out_root / time.strftime("run-%Y%m%d-%H%M%S")
     options = DemoOptions(config_dir=config_dir, out_dir=out_dir, throttle=throttle)
 

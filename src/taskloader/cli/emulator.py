@@ -13,7 +13,9 @@ import anyio
 import click
 import structlog
 
+from taskloader import __version__
 from taskloader.emulator import EmulatorSettings, load_settings, running_emulator
+from taskloader.emulator.model import model_source
 from taskloader.emulator.settings import DAY, parse_faults, parse_quotas
 from taskloader.errors import TaskloaderError, UsageError
 
@@ -107,12 +109,25 @@ def _off_or_number(value: str | None, flag: str) -> float | None:
     show_default=True,
     type=click.Choice(["debug", "info", "warning", "error"]),
 )
-def emulator(**opts: Any) -> None:
+@click.option(
+    "--version",
+    "show_version",
+    is_flag=True,
+    help="Print which Connect model (botocore version and file) the emulator serves, and exit.",
+)
+def emulator(show_version: bool, **opts: Any) -> None:
     """Serve the local Amazon Connect task-API emulator.
 
     The first line printed is the bound URL (use it as --endpoint-url). Stops on
     SIGINT or SIGTERM.
     """
+    if show_version:
+        source = model_source()
+        click.echo(
+            f"taskloader {__version__}; Connect model {source['service']} "
+            f"{source['api_version']} of botocore {source['botocore']} ({source['path']})"
+        )
+        return
     logging.basicConfig(stream=sys.stderr, level=opts["log_level"].upper())
     structlog.configure(
         wrapper_class=structlog.make_filtering_bound_logger(

@@ -12,11 +12,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from taskloader.emulator import EmulatorSettings, FaultSettings, Quota, running_emulator
+from taskloader.emulator.world import AccessKey, default_world
 from taskloader.errors import UsageError
 from taskloader.examples import EXAMPLES_DIR
 from taskloader.run.pipeline import run_import
 from taskloader.run.report import RunReport
 from taskloader.settings import Settings
+
+#: The demo's own credential: its emulator verifies every request's SigV4 signature against it,
+#: as Amazon Connect would (`taskloader demo` signs with it, never with the user's keys).
+DEMO_KEY = AccessKey("AKIDTASKLOADERDEMO", "taskloader-demo-secret")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +45,10 @@ async def run_demo(options: DemoOptions, settings: Settings) -> RunReport:
         )
     quota = Quota(options.quota_rate, options.quota_burst)
     base = EmulatorSettings()
+    world = replace(default_world(), access_keys={DEMO_KEY.access_key_id: DEMO_KEY})
     emulator_settings = replace(
         base,
+        world=world,
         quotas={**base.quotas, "StartTaskContact": quota},
         faults=FaultSettings(throttle=options.throttle),
         seed=options.seed,
@@ -51,6 +58,7 @@ async def run_demo(options: DemoOptions, settings: Settings) -> RunReport:
         run_settings = replace(
             settings,
             endpoint_url=emu.url,
+            profile=None,
             instance_id=emu.instance_id,
             region=settings.region or "us-east-1",
             rate=options.quota_rate,
