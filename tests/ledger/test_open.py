@@ -166,3 +166,43 @@ def test_an_unusable_location_is_a_ledger_error(tmp_path: Path) -> None:
     with pytest.raises(LedgerError, match="cannot create"):
         Ledger.open(blocker / "run.ledger", batch_id=None, input_name="x", fingerprint=None,
                     columns=[])  # fmt: skip
+
+
+def test_a_schema_1_ledger_is_upgraded_in_place_with_rows_by_key(tmp_path: Path) -> None:
+    """A ledger of the previous taskloader (rows by position, a repeated key): opened by a run,
+    its rows are kept by key (a later repeat as ``<key>#<n>``) and belong to the first pass."""
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
+        CREATE TABLE records (number INTEGER PRIMARY KEY, line INTEGER NOT NULL, key TEXT,
+            token TEXT, status TEXT NOT NULL, contact_id TEXT, error_code TEXT,
+            error_message TEXT, attempts INTEGER NOT NULL DEFAULT 0, first_attempt_at TEXT,
+            last_attempt_at TEXT, raw TEXT);
+        CREATE INDEX records_by_status ON records (status, number);
+        INSERT INTO meta VALUES ('schema_version', '1'), ('batch_id', 'b1'),
+            ('input_name', 'in.csv'), ('columns', '["key"]'), ('settings', '{}');
+        INSERT INTO records VALUES (1, 2, 'a', 't1', 'succeeded', 'c1', NULL, NULL, 1, NULL,
+            NULL, '{"key": "a"}');
+        INSERT INTO records VALUES (2, 3, 'a', 't2', 'invalid', NULL, 'duplicate_key', NULL, 0,
+            NULL, NULL, '{"key": "a"}');
+        INSERT INTO records VALUES (3, 4, 'b', 't3', 'pending', NULL, NULL, NULL, 0, NULL, NULL,
+            '{"key": "b"}');
+        """
+    )
+    conn.commit()
+    conn.close()
+    with pytest.raises(LedgerError, match="upgrades it in place"):
+        LedgerReader.open_readonly(path)
+    with Ledger.open(path, batch_id=None, input_name="in.csv", fingerprint=None, columns=[]) as led:
+        assert led.batch_id == "b1"
+        records = {r.ident: (r.number, r.status.value, r.token) for r in led.iter_records()}
+        assert records == {
+            "a": (1, "succeeded", "t1"),
+            "a#2": (2, "invalid", "t2"),
+            "b": (3, "pending", "t3"),
+        }
+        assert [t.ident for t in led.to_send(0)] == ["b"]
+    with LedgerReader.open_readonly(path) as reader:
+        assert reader.counts()["succeeded"] == 1

@@ -60,6 +60,12 @@ class LedgerReader:
         conn = connect(p, readonly=True)
         try:
             meta = read_meta(conn, p)
+            if meta.get("schema_version") == "1":
+                raise LedgerError(
+                    str(p),
+                    "written by an older taskloader (rows kept by position); `taskloader run` "
+                    "with this ledger upgrades it in place (rows are then kept by key)",
+                )
         except BaseException:
             conn.close()
             raise
