@@ -20,6 +20,7 @@ import anyio
 import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream
 
+from taskloader.errors import LedgerError
 from taskloader.ledger.store import Ledger, RowOutcome, RowStatus
 from taskloader.run.control import RunControl, StopReason
 from taskloader.run.progress import RunStats
@@ -53,6 +54,8 @@ class LedgerWriter:
         self._consecutive = 0
         self._flush_every = flush_every
         self.commits = 0
+        #: The ledger write that failed; the run stops resumably and records nothing more.
+        self.broken: LedgerError | None = None
 
     async def run(self, outcomes: MemoryObjectReceiveStream[RowOutcome]) -> None:
         batch: list[RowOutcome] = []
@@ -78,8 +81,23 @@ class LedgerWriter:
             await self._flush(batch)
 
     async def _flush(self, batch: list[RowOutcome]) -> None:
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(self._ledger.record, batch)
+        if self.broken is not None:
+            return  # the run is stopping: these rows are resent on resume (same ClientToken)
+        try:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self._ledger.record, batch)
+        except LedgerError as exc:
+            # A full disk or a file made read-only: what is committed stays; the rows of this
+            # batch are not terminal in the ledger, so a resumed run sends them again with
+            # their ClientTokens and Amazon Connect answers with the tasks they created.
+            self.broken = exc
+            self._control.stop(
+                StopReason.OUTPUT,
+                f"cannot write the ledger {exc.path}: {exc.reason}. Free space or fix the "
+                "permissions, then run the same command again to resume (no task is created "
+                "twice)",
+            )
+            return
         self.commits += 1
 
     def _arrived(self, outcome: RowOutcome) -> RowOutcome:
