@@ -382,3 +382,23 @@ async def test_a_ledger_reused_against_another_target_is_refused(
     assert next(iter(change.values())) in str(info.value)
     assert "--force" not in str(info.value)
     assert len(emulator.contacts()) == 5
+
+
+def test_a_stop_during_the_pre_flight_pass_sends_nothing_and_says_so(
+    emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path / "big.csv", task_rows(150_000))
+    ledger = tmp_path / "out" / "ledger.sqlite"
+    proc = TaskloaderProcess.start(
+        [str(path), *emulator_args(emulator), "--ledger", str(ledger)], tmp_path / "logs"
+    )
+    try:
+        wait_for(ledger.exists, timeout=60)
+        proc.signal(signal.SIGTERM)
+        code = proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    assert code == 3, proc.stderr_text()
+    assert "nothing was sent" in proc.stderr_text()
+    assert not any(e["event"] == "run.plan" for e in proc.events())
+    assert emulator.contacts() == []

@@ -135,6 +135,12 @@ def _print(report: RunReport) -> None:
     if report.stop_reason:
         detail = f": {report.stop_detail}" if report.stop_detail else ""
         click.echo(f"stopped ({report.stop_reason}){detail}", err=True)
+    if report.read_only_to is not None:
+        click.echo(
+            f"the input was read only up to row {report.read_only_to} (stopped before the first "
+            "send): nothing was sent; the same command starts again",
+            err=True,
+        )
     if left:
         click.echo("resume: run the same command again (rows are matched by key)", err=True)
     if counts.get("failed"):

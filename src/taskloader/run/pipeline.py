@@ -131,7 +131,8 @@ async def _import(
                     redriven = await anyio.to_thread.run_sync(ledger.redrive_failed)
                     log.info("run.redrive", rows=redriven)
                 plan = await _plan(ledger, found, settings, instance_id, aws.region, workspace)
-                log.info("run.plan", **plan.event())
+                if found.complete:  # a partial plan would mislead: nothing is sent anyway
+                    log.info("run.plan", **plan.event())
                 stats.total, stats.skipped, stats.invalid = plan.rows, plan.done, plan.invalid
                 if await _declined(confirm, plan, control):
                     control.stop(StopReason.DECLINED, "the plan was not confirmed")
@@ -187,6 +188,7 @@ async def _import(
         control.reason.value if control.reason else None,
         control.detail,
         sent=stats.succeeded + stats.failed,
+        read_only_to=None if found.complete else found.rows,
     )
 
 

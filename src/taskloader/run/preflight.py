@@ -50,6 +50,7 @@ class Preflight:
     """What the pass found: the counts of the plan, and the templates rows resolved to."""
 
     rows: int = 0
+    complete: bool = False  # the whole input was read (not stopped half-way by a signal)
     templates: dict[str, str] = field(default_factory=dict)  # reference -> template name
     counts: PassCounts | None = None
 
@@ -91,6 +92,7 @@ async def preflight(
             break
     if complete:
         await anyio.to_thread.run_sync(ledger.end_pass)
+    found.complete = complete
     for ref, template in preparer.resolved().items():
         found.templates[ref] = template
     found.counts = await anyio.to_thread.run_sync(ledger.pass_counts)

@@ -25,6 +25,8 @@ class RunReport:
     stop_reason: str | None
     stop_detail: str | None = None
     sent: int = 0  # rows this run sent (succeeded or failed)
+    #: Rows read by the pre-flight pass when it was stopped before the input's end (else None).
+    read_only_to: int | None = None
 
 
 def exit_code_for(counts: dict[str, int], reason: StopReason | None) -> int:
