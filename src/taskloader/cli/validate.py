@@ -142,7 +142,10 @@ def _print(summary: ValidationSummary, fmt: str, report: str | None) -> None:
     for code, entry in summary.to_json()["problems"].items():
         rows = ", ".join(str(n) for n in entry["first_rows"])
         more = ", ..." if entry["count"] > len(entry["first_rows"]) else ""
-        click.echo(f"  {code:<28} {entry['count']:>8}  rows {rows}{more}")
+        noun = "row" if entry["count"] == 1 else "rows"
+        click.echo(f"  {code}: {entry['count']} {noun} (first: {rows}{more})")
+        where = f"{entry['field']}: " if entry["field"] else ""
+        click.echo(f"      {where}{entry['message']}")
     if summary.unknown_columns:
         near = summary.did_you_mean
         named = [
@@ -151,4 +154,6 @@ def _print(summary: ValidationSummary, fmt: str, report: str | None) -> None:
         ]
         click.echo(f"  unknown columns (ignored): {', '.join(named)}")
     if report and summary.invalid:
-        click.echo(f"invalid rows written to {report}")
+        click.echo(f"invalid rows and their problems written to {report}")
+    elif summary.invalid:
+        click.echo("the rows and all their problems: the same command with --report invalid.csv")
