@@ -26,6 +26,18 @@ run_options = (
         default=None,
         help="Seconds to wait for the active-task quota to drain (default 1800).",
     ),
+    click.option(
+        "--backoff-base",
+        type=float,
+        default=None,
+        help="Backoff ceiling of the first retry, seconds, doubled per retry (default 0.5).",
+    ),
+    click.option(
+        "--backoff-cap",
+        type=float,
+        default=None,
+        help="Longest backoff between two attempts of a row, seconds (default 20).",
+    ),
     click.option("--max-failures", type=int, default=None, help="Stop after this many failures."),
     click.option(
         "--max-failure-rate",
@@ -56,6 +68,12 @@ run_options = (
     click.option("--batch-id", default=None, help="Idempotency scope; a new id imports again."),
     click.option("--force", is_flag=True, default=None, help="Resume although the input changed."),
     click.option("--redrive-failed", is_flag=True, default=None, help="Send failed rows again."),
+    click.option(
+        "--checkpoint-interval",
+        type=float,
+        default=None,
+        help="Seconds between ledger uploads to an s3:// --out-dir (default 60).",
+    ),
     click.option(
         "--progress-interval",
         type=float,
