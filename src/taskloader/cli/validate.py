@@ -7,11 +7,10 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
 from taskloader.cli.common import EXIT_OK, EXIT_ROWS, F, Settings, run_async, settings_options
-from taskloader.logs import configure_logging
+from taskloader.logs import configure_logging, console
 from taskloader.run import options
 from taskloader.run.dryrun import ValidationSummary, validate_file
 
@@ -111,7 +110,7 @@ def run_validation(settings: Settings, input_path: str, report: str | None, fmt:
                 with Progress(
                     SpinnerColumn(),
                     TextColumn("validated {task.completed} rows"),
-                    console=Console(stderr=True),
+                    console=console(),
                     transient=True,
                 ) as progress:
                     task = progress.add_task("validate", total=None)
