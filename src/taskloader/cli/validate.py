@@ -93,7 +93,8 @@ def with_input_options(func: F) -> F:
 def validate(settings: Settings, input_path: str, report: str | None, fmt: str) -> None:
     """Check every row of INPUT against its template and the API's limits; send nothing.
 
-    Exit codes: 0 all rows valid, 1 some rows invalid, 2 usage, config or file error.
+    Exit codes: 0 all rows valid, 1 some rows invalid, 2 usage, config or file error, 4 a
+    fatal API error (credentials, access, unknown instance) while reading the templates.
     """
 
     raise SystemExit(run_validation(settings, input_path, report, fmt))
