@@ -29,6 +29,7 @@ from taskloader.logs import configure_logging
 from taskloader.run.options import aws_options
 from taskloader.settings import load_settings
 from taskloader.storage.s3 import S3Url, download_object, is_s3
+from taskloader.storage.s3_dir import LEDGER_NAME
 
 _STATUSES = [s.value for s in RowStatus]
 _LEDGER_HELP = "LEDGER is a file or s3://bucket/prefix/ledger.sqlite (a prefix: its ledger.sqlite)."
@@ -48,11 +49,11 @@ def _open(location: str, region: str | None, profile: str | None) -> Iterator[Le
             yield reader
         return
     url = S3Url.parse(location)
-    if url.is_prefix:
-        url = S3Url(url.bucket, f"{url.key}ledger.sqlite")
+    if url.is_prefix:  # an --out-dir prefix: the ledger the run keeps there
+        url = url.join(LEDGER_NAME)
     aws = aws_options(load_settings(flags={"region": region, "profile": profile}))
     with tempfile.TemporaryDirectory(prefix="taskloader-ledger-") as tmp:
-        path = Path(tmp) / (url.name or "ledger.sqlite")
+        path = Path(tmp) / (url.name or LEDGER_NAME)
         fetch = functools.partial(download_object, aws, url, path)
         anyio.run(anyio.to_thread.run_sync, fetch)
         with LedgerReader.open_readonly(path) as reader:
