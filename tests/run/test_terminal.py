@@ -12,6 +12,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import EmulatorHandle
 from tests.run.conftest import FAST_ENV, TASKLOADER, emulator_args, task_rows, write_csv
 
@@ -85,3 +87,28 @@ def test_log_lines_go_above_the_bar_and_the_summary_names_the_next_commands(
     assert str(ledger.parent / "calls.invalid.csv") in text
     assert "correct the rows in" in text
     assert emulator.stats()["requests"]["StartTaskContact"]["200"] == 29
+
+
+def test_the_summary_names_the_command_for_each_kind_of_row_left(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Failed rows: --redrive-failed and where they are; rows left and not listed at a stop:
+    resume, and the export that lists them; the ledger-named result files."""
+    from taskloader.cli.run import _print
+    from taskloader.ledger.results import ResultFiles
+    from taskloader.run.report import RunReport
+
+    names = {k: tmp_path / f"calls.{k}.csv" for k in ("succeeded", "failed", "invalid")}
+    files = ResultFiles(**names, unprocessed=None, summary=tmp_path / "calls.summary.json",
+                        counts={})  # fmt: skip
+    counts = {"succeeded": 5, "failed": 2, "invalid": 0, "pending": 7, "unprocessed": 1}
+    report = RunReport(3, counts, {}, str(tmp_path / "calls.ledger.sqlite"), str(tmp_path),
+                       "b-1", files, "signal", "SIGTERM", sent=7)  # fmt: skip
+    _print(report)
+    err = capsys.readouterr().err
+    assert "batch b-1: 5 succeeded, 2 failed" in err and "left to send: 8" in err
+    assert "stopped (signal): SIGTERM" in err
+    assert "resume: run the same command again" in err
+    assert f"taskloader ledger export {tmp_path / 'calls.ledger.sqlite'} --status pending" in err
+    assert f"--redrive-failed (listed in {tmp_path / 'calls.failed.csv'})" in err
+    assert "invalid" not in err.split("next:")[1]
