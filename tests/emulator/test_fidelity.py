@@ -116,7 +116,7 @@ def test_validate_and_the_emulator_agree_row_for_row(
             refused_by_emulator.add(n)
     assert refused_by_validate == refused_by_emulator == {4, 5, 6, 7, 8, 9}
     problems = [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines()]
-    codes = {p["row"]: {q["code"] for q in p["problems"]} for p in problems}
+    codes = {p["row"]: {q["code"] for q in p["taskloader.problems"]} for p in problems}
     assert codes[9] == {"ambiguous_flow"}
     assert all("invalid_number" in codes[n] for n in (4, 5, 6, 7, 8))
 

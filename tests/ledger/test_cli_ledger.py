@@ -59,7 +59,7 @@ def test_export_csv_by_suffix(live_ledger: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     with out.open(newline="") as f:
         rows = list(csv.DictReader(f))
-    assert [r["record_number"] for r in rows] == ["2", "4"]
+    assert [(r["row"], r["taskloader.status"]) for r in rows] == [("2", "failed"), ("4", "failed")]
     assert rows[0]["name"] == "'=2+2"
 
 
@@ -69,7 +69,7 @@ def test_export_several_statuses_to_jsonl(live_ledger: Path, tmp_path: Path) -> 
     result = CliRunner().invoke(main, [*args, "--out", str(out)])
     assert result.exit_code == 0, result.output
     docs = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [(d["number"], d["status"]) for d in docs] == [(1, "succeeded"), (3, "pending")]
+    assert [(d["row"], d["taskloader.status"]) for d in docs] == [(1, "succeeded"), (3, "pending")]
 
 
 @pytest.mark.parametrize(

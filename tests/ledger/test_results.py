@@ -22,6 +22,10 @@ from taskloader.ledger.store import Ledger, LedgerReader
 
 from .conftest import COLUMNS, OpenLedger, outcome
 
+#: What follows the input's columns in every outcome file (mapping.outcome).
+TAIL = ["row", "line", "taskloader.status", "taskloader.error_code", "taskloader.message",
+        "taskloader.contact_id", "taskloader.attempts"]  # fmt: skip
+
 
 def read_csv(path: Path) -> list[list[str]]:
     with path.open(newline="", encoding="utf-8") as f:
@@ -50,14 +54,14 @@ def finished(open_ledger: OpenLedger) -> Ledger:
 def test_each_file_holds_its_rows_in_input_order(finished: Ledger, tmp_path: Path) -> None:
     files = write_results(finished, tmp_path / "out")
     ok = read_csv(files.succeeded)
-    assert ok[0] == [*COLUMNS, "contact_id"]
+    assert ok[0] == [*COLUMNS, *TAIL]
     assert [r[0] for r in ok[1:]] == ["k1", "k6", "k7", "k12"]
-    assert ok[1][3] == "c-1"
+    assert ok[1][3:] == ["1", "2", "succeeded", "", "", "c-1", "0"]
     failed, invalid = read_csv(files.failed), read_csv(files.invalid)
-    assert failed[0] == invalid[0] == [*COLUMNS, "error_code", "error_message"]
+    assert failed[0] == invalid[0] == ok[0]
     assert failed[1:] == [
-        ["k2", "name 2", "'+15550002", "E2", "bad 2"],
-        ["k8", "name 8", "'+15550008", "E8", "bad 8"],
+        ["k2", "name 2", "'+15550002", "2", "3", "failed", "E2", "bad 2", "", "0"],
+        ["k8", "name 8", "'+15550008", "8", "9", "failed", "E8", "bad 8", "", "0"],
     ]
     assert [r[0] for r in invalid[1:]] == ["k3", "k10"]
     unprocessed = read_csv(files.unprocessed)
@@ -107,8 +111,11 @@ def test_report_files_neutralise_formulas_in_every_column(
     ledger.record([outcome(1, "succeeded", raw=raw, contact_id="c1")])
     ledger.record([outcome(2, "invalid", raw=raw, error_code="E", error_message="=bad")])
     files = write_results(ledger, tmp_path)
-    assert read_csv(files.succeeded)[1] == ["'=cmd|' /C calc'!A0", "'@x", "'-1", "c1"]
-    assert read_csv(files.invalid)[1] == ["'=cmd|' /C calc'!A0", "'@x", "'-1", "E", "'=bad"]
+    assert read_csv(files.succeeded)[1][:3] == ["'=cmd|' /C calc'!A0", "'@x", "'-1"]
+    assert read_csv(files.succeeded)[1][8] == "c1"
+    invalid = read_csv(files.invalid)[1]
+    assert invalid[:3] == ["'=cmd|' /C calc'!A0", "'@x", "'-1"]
+    assert invalid[5:8] == ["invalid", "E", "'=bad"]
 
 
 def test_summary_json_has_counts_and_the_run_stats(finished: Ledger, tmp_path: Path) -> None:
@@ -141,9 +148,9 @@ def test_jsonl_inputs_use_the_union_of_keys_in_first_seen_order(
     ledger.record([outcome(3, "pending", raw={"d": True, "a": "3"})])
     files = write_results(ledger, tmp_path)
     assert read_csv(files.succeeded) == [
-        ["a", "b", "c", "d", "contact_id"],
-        ["1", "", "", "", "c1"],
-        ["", "2", '{"x": [1, 2]}', "", "c2"],
+        ["a", "b", "c", "d", *TAIL],
+        ["1", "", "", "", "1", "2", "succeeded", "", "", "c1", "0"],
+        ["", "2", '{"x": [1, 2]}', "", "2", "3", "succeeded", "", "", "c2", "0"],
     ]
     assert read_csv(files.unprocessed) == [["a", "b", "c", "d"], ["3", "", "", "true"]]
 
@@ -160,13 +167,17 @@ def test_export_csv_and_jsonl(finished: Ledger, tmp_path: Path) -> None:
         n = export_records(reader, ["failed", "invalid"], tmp_path / "bad.csv")
         rows = read_csv(tmp_path / "bad.csv")
         assert n == 4
-        assert rows[0][:3] == list(COLUMNS) and "status" in rows[0]
+        assert rows[0] == [*COLUMNS, *TAIL]
         assert [r[0] for r in rows[1:]] == ["k2", "k3", "k8", "k10"]
         assert export_records(reader, ["succeeded"], tmp_path / "ok.jsonl") == 4
         lines = [json.loads(x) for x in (tmp_path / "ok.jsonl").read_text().splitlines()]
-        assert [d["number"] for d in lines] == [1, 6, 7, 12]
-        assert lines[0]["row"] == {"key": "k1", "name": "name 1", "phone": "+15550001"}
-        assert lines[0]["status"] == "succeeded" and lines[0]["contact_id"] == "c-1"
+        assert [d["row"] for d in lines] == [1, 6, 7, 12]
+        assert lines[0] == {
+            "key": "k1", "name": "name 1", "phone": "+15550001", "row": 1, "line": 2,
+            "taskloader.status": "succeeded", "taskloader.error_code": "",
+            "taskloader.message": "", "taskloader.contact_id": "c-1", "taskloader.attempts": 0,
+        }  # fmt: skip
+        assert list(lines[0])[:5] == ["key", "name", "phone", "row", "line"]
         with pytest.raises(ValueError, match="format"):
             export_records(reader, ["failed"], tmp_path / "bad.xlsx")
 
@@ -249,7 +260,7 @@ def test_jsonl_export_of_an_infinite_number_is_json(
     text = out.read_text()
     assert "Infinity" not in text
     document = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON {c}"))
-    assert document["row"]["big"] == float("inf") and document["row"]["neg"] == float("-inf")
-    assert document["row"]["nested"] == {"x": [float("inf")]}
+    assert document["big"] == float("inf") and document["neg"] == float("-inf")
+    assert document["nested"] == {"x": [float("inf")]}
     files = write_results(ledger, tmp_path / "res")
     assert read_csv(files.succeeded)[1][:2] == ["k1", "1e400"]

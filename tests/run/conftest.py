@@ -57,8 +57,8 @@ FAST: dict[str, Any] = {
     "read_timeout": 10.0,
 }
 
-#: The same as environment variables, for `taskloader run` subprocesses (the CLI has no
-#: --backoff-base/--backoff-cap/--read-timeout flags; every setting has a TASKLOADER_ variable).
+#: The same as environment variables, for `taskloader run` subprocesses (every setting has
+#: a TASKLOADER_ variable and a flag).
 FAST_ENV = {
     "TASKLOADER_BACKOFF_BASE": "0.01",
     "TASKLOADER_BACKOFF_CAP": "0.05",

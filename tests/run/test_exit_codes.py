@@ -7,7 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from taskloader.cli import main
+from taskloader.ledger.store import Ledger
 from tests.conftest import EmulatorHandle
 from tests.run.conftest import (
     MISSING_FLOW,
@@ -123,3 +126,72 @@ def test_dry_run_sends_nothing(
     assert "StartTaskContact" not in stats["requests"]
     assert stats["requests"].get("ListTaskTemplates")
     assert not ledger.exists()
+
+
+UNKNOWN_INSTANCE = "00000000-0000-4000-8000-000000000099"
+
+
+def _valid_csv(tmp: Path) -> str:
+    return str(write_csv(tmp / "in.csv", task_rows(3)))
+
+
+def _invalid_csv(tmp: Path) -> str:
+    rows = task_rows(3)
+    rows[0]["name"] = ""
+    return str(write_csv(tmp / "in.csv", rows))
+
+
+def _ledger(tmp: Path, empty: bool = False) -> str:
+    path = tmp / "ledger.sqlite"
+    if empty:
+        path.write_bytes(b"")
+    else:
+        Ledger.open(path, batch_id="b", input_name="x.csv", fingerprint=None, columns=()).close()
+    return str(path)
+
+
+def _target(emulator: EmulatorHandle, **changes: str) -> list[str]:
+    args = dict(zip(emulator_args(emulator)[::2], emulator_args(emulator)[1::2], strict=True))
+    args.update({f"--{k.replace('_', '-')}": v for k, v in changes.items()})
+    return [x for pair in args.items() for x in pair]
+
+
+Command = Callable[[EmulatorHandle, Path], list[str]]
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        (lambda e, t: ["validate", _valid_csv(t), *_target(e)], 0),
+        (lambda e, t: ["validate", _invalid_csv(t), *_target(e)], 1),
+        (lambda e, t: ["validate", str(t / "none.csv"), *_target(e)], 2),
+        (lambda e, t: ["validate", _valid_csv(t), *_target(e, region="not a region!")], 2),
+        (lambda e, t: ["validate", _valid_csv(t), *_target(e), "--encoding", "nope"], 2),
+        (lambda e, t: ["validate", _valid_csv(t), *_target(e, instance_id=UNKNOWN_INSTANCE),
+                       "--template", "Callback"], 4),
+        (lambda e, t: ["templates", "list", *_target(e)], 0),
+        (lambda e, t: ["templates", "list", *_target(e, region="not a region!")], 2),
+        (lambda e, t: ["templates", "list", *_target(e, instance_id=UNKNOWN_INSTANCE)], 4),
+        (lambda e, t: ["templates", "plan", str(t / "none"), *_target(e)], 2),
+        (lambda e, t: ["templates", "validate", str(t / "none")], 2),
+        (lambda e, t: ["ledger", "summary", _ledger(t)], 0),
+        (lambda e, t: ["ledger", "summary", str(t / "none.sqlite")], 2),
+        (lambda e, t: ["ledger", "summary", _ledger(t, empty=True)], 2),
+        (lambda e, t: ["ledger", "export", _ledger(t), "--status", "failed", "--out", "-"], 0),
+        (lambda e, t: ["ledger", "export", _ledger(t), "--status", "x", "--out", "-"], 2),
+    ],
+    ids=["validate-ok", "validate-invalid", "validate-missing-file", "validate-bad-region",
+         "validate-bad-encoding", "validate-unknown-instance", "templates-ok",
+         "templates-bad-region", "templates-unknown-instance", "templates-plan-no-dir",
+         "templates-validate-no-dir", "ledger-ok", "ledger-missing", "ledger-damaged",
+         "export-ok", "export-bad-status"],
+)  # fmt: skip
+def test_exit_codes_of_the_other_commands(
+    emulator: EmulatorHandle, tmp_path: Path, command: Command, expected: int
+) -> None:
+    """`validate`, `templates` and `ledger` exit as README's table says: 0, 1 rows invalid, 2
+    usage/config/file (an invalid Region is configuration), 4 a fatal API error; no traceback."""
+    result = CliRunner().invoke(main, command(emulator, tmp_path))
+    assert result.exit_code == expected, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output

@@ -79,18 +79,18 @@ async def test_mixed_file_ledger_emulator_and_results_agree(
     out = Path(report.out_dir)
     succeeded = read_csv(out / "succeeded.csv")
     assert [r["key"] for r in succeeded] == valid
-    assert all(r["contact_id"] for r in succeeded)
-    assert {(r["contact_id"], r["key"]) for r in succeeded} == {
+    assert all(r["taskloader.contact_id"] for r in succeeded)
+    assert {(r["taskloader.contact_id"], r["key"]) for r in succeeded} == {
         (rec.contact_id, rec.key) for rec in records if rec.contact_id
     }
     assert succeeded[valid.index("r24")]["description"] == "'=HYPERLINK(1)"
     bad = read_csv(out / "invalid.csv")
     # r11 duplicates r10's key, so it is listed under that key.
-    assert [(r["key"], r["error_code"]) for r in bad] == [
+    assert [(r["key"], r["taskloader.error_code"]) for r in bad] == [
         ("r3", "name_missing"), ("r10", "duplicate_key"), ("r17", "name_missing"),
         ("r25", "scheduled_time_in_past"),
     ]  # fmt: skip
-    assert set(invalid.values()) < {r["error_code"] for r in bad}
+    assert set(invalid.values()) < {r["taskloader.error_code"] for r in bad}
     assert read_csv(out / "failed.csv") == []
     assert read_csv(out / "unprocessed.csv") == []
     summary = json.loads((out / "summary.json").read_text())

@@ -161,7 +161,8 @@ async def test_permanent_errors_fail_only_their_row_with_the_api_code(
     assert report.stats["retries"] == 0
     rows_out = read_csv(Path(report.out_dir) / "failed.csv")
     assert [r["key"] for r in rows_out] == ["r2", "r4", "r6", "r8"]
-    assert "was not found" in rows_out[0]["error_message"]
+    assert rows_out[0]["taskloader.error_code"] == "ResourceNotFoundException"
+    assert "was not found" in rows_out[0]["taskloader.message"]
 
 
 @pytest.mark.parametrize("with_template", [False, True], ids=["flow-rows", "template-rows"])

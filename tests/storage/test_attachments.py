@@ -187,10 +187,13 @@ def test_validate_checks_s3_objects_only_when_asked(
     report = tmp_path / "report.jsonl"
     code, summary = validate(path, emulator, "--check-attachments", "--report", str(report))
     assert code == 1
-    assert summary["problems"]["attachment_not_found"] == {"count": 2, "first_rows": [2, 3]}
+    assert summary["problems"]["attachment_not_found"] == {
+        "count": 2, "first_rows": [2, 3], "field": "attachment.claim.pdf",
+        "message": "no such S3 object",
+    }  # fmt: skip
     assert summary["valid"] == 1
     problems = {
-        r["values"]["key"]: [(p["code"], p["field"]) for p in r["problems"]]
+        r["key"]: [(p["code"], p["field"]) for p in r["taskloader.problems"]]
         for r in map(json.loads, report.read_text().splitlines())
     }
     assert problems["gone"] == [("attachment_not_found", "attachment.claim.pdf")]

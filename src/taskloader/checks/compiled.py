@@ -281,7 +281,7 @@ def _exact(name: str, limit: int) -> list[str]:
     ]
 
 
-def record_digest(record: list[str], width: int) -> int:
+def record_digest(record: list[str], width: int, skip: frozenset[int] = frozenset()) -> int:
     """The digest the duplicate check uses for a record without a key: a hash of its cells,
     NUL-separated (NUL never occurs in a cell: the reader refuses it).
 
@@ -291,6 +291,8 @@ def record_digest(record: list[str], width: int) -> int:
     """
     if len(record) != width:
         record = (record + [""] * width)[:width]
+    if skip:  # the columns of an earlier result file are not the row's content
+        record = [cell for i, cell in enumerate(record) if i not in skip]
     return hash("\x00".join(record)) & _U64
 
 
@@ -312,6 +314,10 @@ def _cross_row(
         _too_many=cross.too_many,
     )
     content = f"_hash(whole) & {_U64}"
+    if plan.results:  # as record_digest: without the columns of an earlier result file
+        skip = {position[c] for c in plan.results}
+        kept = "".join(f"c{i}, " for i in sorted(position.values()) if i not in skip)
+        content = f"_hash(_join(({kept}))) & {_U64}"
     if plan.key_column is not None:
         src = [
             f"    d = rec[{position[plan.key_column]}]",

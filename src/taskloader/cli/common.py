@@ -59,6 +59,7 @@ _AWS_OPTIONS = (
     click.option("--instance-id", default=None, help="Amazon Connect instance id or ARN."),
     click.option(
         "--templates",
+        "--templates-dir",
         "templates_dir",
         type=click.Path(file_okay=False),
         default=None,
@@ -69,6 +70,24 @@ _AWS_OPTIONS = (
         type=click.Path(file_okay=False),
         default=None,
         help="Cache template definitions on disk here.",
+    ),
+    click.option(
+        "--template-cache-ttl",
+        type=float,
+        default=None,
+        help="Seconds a cached template definition stays fresh (default 900).",
+    ),
+    click.option(
+        "--connect-timeout",
+        type=float,
+        default=None,
+        help="Seconds to open a connection to AWS (default 5).",
+    ),
+    click.option(
+        "--read-timeout",
+        type=float,
+        default=None,
+        help="Seconds to wait for an AWS response (default 20).",
     ),
     click.option(
         "--log-format",

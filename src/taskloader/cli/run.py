@@ -26,6 +26,18 @@ run_options = (
         default=None,
         help="Seconds to wait for the active-task quota to drain (default 1800).",
     ),
+    click.option(
+        "--backoff-base",
+        type=float,
+        default=None,
+        help="Backoff ceiling of the first retry, seconds, doubled per retry (default 0.5).",
+    ),
+    click.option(
+        "--backoff-cap",
+        type=float,
+        default=None,
+        help="Longest backoff between two attempts of a row, seconds (default 20).",
+    ),
     click.option("--max-failures", type=int, default=None, help="Stop after this many failures."),
     click.option(
         "--max-failure-rate",
@@ -56,6 +68,12 @@ run_options = (
     click.option("--batch-id", default=None, help="Idempotency scope; a new id imports again."),
     click.option("--force", is_flag=True, default=None, help="Resume although the input changed."),
     click.option("--redrive-failed", is_flag=True, default=None, help="Send failed rows again."),
+    click.option(
+        "--checkpoint-interval",
+        type=float,
+        default=None,
+        help="Seconds between ledger uploads to an s3:// --out-dir (default 60).",
+    ),
     click.option(
         "--progress-interval",
         type=float,
@@ -122,26 +140,54 @@ def _confirm(plan: RunPlan) -> bool:
 
 
 def _print(report: RunReport) -> None:
+    """The short human summary at the end of a run, on standard error: what happened, where the
+    ledger and result files are, and the next command for each kind of row left."""
     counts = report.counts
     left = counts.get("pending", 0) + counts.get("unprocessed", 0)
     done = ", ".join(
         f"{counts.get(s, 0)} {s}" for s in ("succeeded", "failed", "invalid") if counts.get(s)
     )
-    click.echo(f"batch {report.batch_id}: {done or 'nothing done yet'}", err=True)
-    click.echo(f"  sent by this run: {report.sent}; left to send: {left}", err=True)
-    click.echo(f"ledger: {report.ledger}", err=True)
-    if report.results is not None:
-        click.echo(f"results: {report.out_dir}/", err=True)
+    lines = [
+        f"batch {report.batch_id}: {done or 'nothing done yet'}",
+        f"  sent by this run: {report.sent}; left to send: {left}",
+    ]
     if report.stop_reason:
         detail = f": {report.stop_detail}" if report.stop_detail else ""
-        click.echo(f"stopped ({report.stop_reason}){detail}", err=True)
+        lines.append(f"  stopped ({report.stop_reason}){detail}")
     if report.read_only_to is not None:
-        click.echo(
-            f"the input was read only up to row {report.read_only_to} (stopped before the first "
-            "send): nothing was sent; the same command starts again",
-            err=True,
+        lines.append(
+            f"  the input was read only up to row {report.read_only_to} (stopped before the "
+            "first send): nothing was sent; the same command starts again"
         )
+    lines.append(f"ledger:  {report.ledger}")
+    files = report.results
+    if files is not None:
+        lines.append(f"results: {_in_results(report, files.summary.name)}")
+    steps = []
     if left:
-        click.echo("resume: run the same command again (rows are matched by key)", err=True)
+        steps.append("resume: run the same command again (rows are matched by key)")
+        if files is not None and files.unprocessed is not None:
+            steps.append(f"  the rows not sent: {_in_results(report, files.unprocessed.name)}")
+        else:
+            steps.append(
+                f"  list the rows not sent: taskloader ledger export {report.ledger} "
+                "--status pending --status unprocessed --out unprocessed.csv"
+            )
     if counts.get("failed"):
-        click.echo("retry the failed rows: the same command with --redrive-failed", err=True)
+        where = f" (listed in {_in_results(report, files.failed.name)})" if files else ""
+        steps.append(f"send the failed rows again: the same command with --redrive-failed{where}")
+    if counts.get("invalid"):
+        if files is not None:
+            invalid = _in_results(report, files.invalid.name)
+            steps.append(f"invalid rows: correct the rows in {invalid} and run that file,")
+            steps.append("  or fix them in the input and run the same command again")
+        else:
+            steps.append("invalid rows: fix them in the input and run the same command again")
+    if steps:
+        lines += ["next:", *(f"  {step}" for step in steps)]
+    click.echo("\n".join(lines), err=True)
+
+
+def _in_results(report: RunReport, name: str) -> str:
+    """Where the result file ``name`` is: the results directory, local or ``s3://``."""
+    return f"{report.out_dir.rstrip('/')}/{name}"

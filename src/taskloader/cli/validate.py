@@ -7,11 +7,10 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
 from taskloader.cli.common import EXIT_OK, EXIT_ROWS, F, Settings, run_async, settings_options
-from taskloader.logs import configure_logging
+from taskloader.logs import configure_logging, console
 from taskloader.run import options
 from taskloader.run.dryrun import ValidationSummary, validate_file
 
@@ -94,7 +93,8 @@ def with_input_options(func: F) -> F:
 def validate(settings: Settings, input_path: str, report: str | None, fmt: str) -> None:
     """Check every row of INPUT against its template and the API's limits; send nothing.
 
-    Exit codes: 0 all rows valid, 1 some rows invalid, 2 usage, config or file error.
+    Exit codes: 0 all rows valid, 1 some rows invalid, 2 usage, config or file error, 4 a
+    fatal API error (credentials, access, unknown instance) while reading the templates.
     """
 
     raise SystemExit(run_validation(settings, input_path, report, fmt))
@@ -111,7 +111,7 @@ def run_validation(settings: Settings, input_path: str, report: str | None, fmt:
                 with Progress(
                     SpinnerColumn(),
                     TextColumn("validated {task.completed} rows"),
-                    console=Console(stderr=True),
+                    console=console(),
                     transient=True,
                 ) as progress:
                     task = progress.add_task("validate", total=None)
@@ -142,7 +142,10 @@ def _print(summary: ValidationSummary, fmt: str, report: str | None) -> None:
     for code, entry in summary.to_json()["problems"].items():
         rows = ", ".join(str(n) for n in entry["first_rows"])
         more = ", ..." if entry["count"] > len(entry["first_rows"]) else ""
-        click.echo(f"  {code:<28} {entry['count']:>8}  rows {rows}{more}")
+        noun = "row" if entry["count"] == 1 else "rows"
+        click.echo(f"  {code}: {entry['count']} {noun} (first: {rows}{more})")
+        where = f"{entry['field']}: " if entry["field"] else ""
+        click.echo(f"      {where}{entry['message']}")
     if summary.unknown_columns:
         near = summary.did_you_mean
         named = [
@@ -151,4 +154,6 @@ def _print(summary: ValidationSummary, fmt: str, report: str | None) -> None:
         ]
         click.echo(f"  unknown columns (ignored): {', '.join(named)}")
     if report and summary.invalid:
-        click.echo(f"invalid rows written to {report}")
+        click.echo(f"invalid rows and their problems written to {report}")
+    elif summary.invalid:
+        click.echo("the rows and all their problems: the same command with --report invalid.csv")

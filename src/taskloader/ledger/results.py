@@ -13,6 +13,12 @@ Everything streams from the ledger in input order (memory stays flat on millions
 every file is written to a temporary name and renamed into place, so a reader never sees half a
 file and a crash leaves the previous version.
 
+Columns: ``succeeded``, ``failed`` and ``invalid`` (and CSV exports) are the input's columns, then
+``row`` and ``line``, then ``taskloader.status``, ``taskloader.error_code``,
+``taskloader.message`` (each problem as ``<field>: <message>``, ``; ``-joined),
+``taskloader.contact_id`` and ``taskloader.attempts`` (see :mod:`taskloader.mapping.outcome`);
+JSONL exports are the input's keys and those keys in one object per row.
+
 Spreadsheet formulas: a cell starting with ``= + - @``, a tab or a CR is prefixed with ``'`` in
 the report files (succeeded, failed, invalid, CSV exports). ``unprocessed.csv`` is the exception:
 it is an *input* for the next run, and prefixing would corrupt values such as E.164 phone numbers
@@ -28,7 +34,7 @@ import json
 import math
 import os
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +46,7 @@ from taskloader.ledger.atomic import atomic_text
 from taskloader.ledger.reader import LedgerReader
 from taskloader.ledger.records import LedgerRecord
 from taskloader.ledger.schema import RowStatus
+from taskloader.mapping.outcome import Outcome, input_columns, outcome_header
 
 __all__ = [
     "RESULT_KINDS",
@@ -47,6 +54,7 @@ __all__ = [
     "RunStats",
     "export_records",
     "neutralise",
+    "outcome_row",
     "result_names",
     "write_results",
 ]
@@ -57,17 +65,6 @@ RESULT_KINDS = ("succeeded", "failed", "invalid", "unprocessed")
 _LEDGER_SUFFIXES = (".sqlite3", ".sqlite", ".db")
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-#: Ledger fields appended to the original columns in a CSV export.
-EXPORT_FIELDS = (
-    "record_number",
-    "line",
-    "status",
-    "contact_id",
-    "error_code",
-    "error_message",
-    "attempts",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,35 +113,33 @@ def write_results(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    columns = original_columns(ledger)
+    verbatim = original_columns(ledger)  # unprocessed.csv: the input as it was, to feed back
+    columns = input_columns(verbatim)
     names = _names_for(ledger, out)
     paths = {kind: out / names[kind] for kind in RESULT_KINDS}
     left = paths["unprocessed"] if list_left else None
     if left is None:  # an earlier run's list would be stale now
         paths.pop("unprocessed").unlink(missing_ok=True)
-    error_cols = [*columns, "error_code", "error_message"]
+    header = outcome_header(columns)
     with contextlib.ExitStack() as stack:
-        ok = _CsvOut(stack.enter_context(atomic_text(paths["succeeded"])), [*columns, "contact_id"])
-        failed = _CsvOut(stack.enter_context(atomic_text(paths["failed"])), error_cols)
-        invalid = _CsvOut(stack.enter_context(atomic_text(paths["invalid"])), error_cols)
+        ok = _CsvOut(stack.enter_context(atomic_text(paths["succeeded"])), header)
+        failed = _CsvOut(stack.enter_context(atomic_text(paths["failed"])), header)
+        invalid = _CsvOut(stack.enter_context(atomic_text(paths["invalid"])), header)
         todo = (
-            _CsvOut(stack.enter_context(atomic_text(left)), columns, safe=False) if left else None
+            _CsvOut(stack.enter_context(atomic_text(left)), verbatim, safe=False) if left else None
         )
+        outs = {RowStatus.SUCCEEDED: ok, RowStatus.FAILED: failed, RowStatus.INVALID: invalid}
         counts = {s.value: 0 for s in RowStatus}
         if not list_left:
             counts.update(ledger.counts())
         for rec in ledger.iter_records(None if list_left else _DONE):
             if list_left:
                 counts[rec.status.value] += 1
-            values = _row_cells(rec, columns)
-            if rec.status is RowStatus.SUCCEEDED:
-                ok.write([*values, rec.contact_id or ""])
-            elif rec.status is RowStatus.FAILED:
-                failed.write([*values, rec.error_code or "", rec.error_message or ""])
-            elif rec.status is RowStatus.INVALID:
-                invalid.write([*values, rec.error_code or "", rec.error_message or ""])
+            target = outs.get(rec.status)
+            if target is not None:
+                target.write(outcome_row(rec, columns))
             elif todo is not None:
-                todo.write(values)
+                todo.write(_row_cells(rec, verbatim))
     summary = out / names["summary"]
     document = {
         "batch_id": ledger.batch_id,
@@ -175,38 +170,64 @@ def write_results(
 
 
 def export_records(
-    ledger: LedgerReader, statuses: Iterable[RowStatus | str], out: str | os.PathLike[str]
+    ledger: LedgerReader,
+    statuses: Iterable[RowStatus | str],
+    out: str | os.PathLike[str] | IO[str],
+    fmt: str | None = None,
 ) -> int:
     """Export the records with ``statuses`` to ``out`` (``.csv``, or ``.jsonl``/``.ndjson``).
 
-    CSV: the original columns, then :data:`EXPORT_FIELDS`, formulas neutralised. JSONL: one
-    object per record with the ledger fields and the original row under ``"row"``.
+    CSV: the outcome shape (the input's columns, ``row``, ``line``, the ``taskloader.`` columns),
+    formulas neutralised. JSONL: one object per record, the input's keys and then the same.
+    ``out`` may be an open text stream (``--out -``); ``fmt`` then names the format.
     Returns the number of records written.
     """
-    path = Path(out)
-    suffix = path.suffix.lower()
+    suffix = f".{fmt}" if fmt else Path(str(out)).suffix.lower()
     if suffix not in (".csv", ".jsonl", ".ndjson"):
-        raise ValueError(f"{path}: export format must be .csv, .jsonl or .ndjson")
+        raise ValueError(f"{out}: export format must be .csv, .jsonl or .ndjson")
     wanted = [RowStatus(s) for s in statuses]
-    n = 0
-    if suffix == ".csv":
-        columns = original_columns(ledger)
-        with atomic_text(path) as f:
-            writer = _CsvOut(f, [*columns, *EXPORT_FIELDS])
-            for rec in ledger.iter_records(wanted):
-                extra = [rec.number, rec.line, rec.status.value, rec.contact_id, rec.error_code]
-                extra += [rec.error_message, rec.attempts]
-                writer.write([*_row_cells(rec, columns), *(_cell(v) for v in extra)])
-                n += 1
-        return n
-    with atomic_text(path) as f:
+    columns = input_columns(original_columns(ledger))
+    with _target(out) as f:
+        if suffix == ".csv":
+            return _export_csv(ledger, wanted, columns, f)
+        n, keep = 0, set(columns)
         for rec in ledger.iter_records(wanted):
-            document = dataclasses.asdict(rec)
-            document["status"] = rec.status.value
-            document["row"] = document.pop("raw")
+            document = {c: v for c, v in (rec.raw or {}).items() if c in keep}
+            document.update(_outcome(rec).fields(rec.number, rec.line, columns))
             f.write(_finite_json(document) + "\n")
             n += 1
+        return n
+
+
+def _export_csv(
+    ledger: LedgerReader, wanted: list[RowStatus], columns: list[str], f: IO[str]
+) -> int:
+    writer = _CsvOut(f, outcome_header(columns))
+    n = 0
+    for rec in ledger.iter_records(wanted):
+        writer.write(outcome_row(rec, columns))
+        n += 1
     return n
+
+
+@contextlib.contextmanager
+def _target(out: str | os.PathLike[str] | IO[str]) -> Iterator[IO[str]]:
+    if isinstance(out, str | os.PathLike):
+        with atomic_text(Path(out)) as f:
+            yield f
+    else:
+        yield out
+
+
+def _outcome(rec: LedgerRecord) -> Outcome:
+    return Outcome.stored(
+        rec.status.value, rec.error_code, rec.error_message, rec.contact_id, rec.attempts
+    )
+
+
+def outcome_row(rec: LedgerRecord, columns: Sequence[str]) -> list[str]:
+    """A record's cells in the outcome shape."""
+    return [*_row_cells(rec, columns), *_outcome(rec).cells(rec.number, rec.line)]
 
 
 def original_columns(ledger: LedgerReader) -> list[str]:

@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import structlog
+
 from taskloader.input.readers import Row, fold
 from taskloader.mapping import attachments
 from taskloader.mapping.compile import hash_cells
@@ -28,6 +30,8 @@ from taskloader.mapping.rules import Code, Problem
 from taskloader.templates.model import TaskTemplate
 
 __all__ = ["CONVENTIONAL", "Mapped", "Mapper", "TaskRequest", "content_key"]
+
+log = structlog.get_logger(__name__)
 
 #: The conventional column names (the zero-config contract).
 CONVENTIONAL = (
@@ -77,6 +81,7 @@ class Mapper:
         self._templated = False  # a row had a template
         self._names = Names(self.config, None)
         self._template_columns: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self._results_noted = False
 
     def template_columns(self, columns: tuple[str, ...]) -> tuple[str, ...]:
         """The ``columns`` that may name a row's template, in the order they are looked at:
@@ -135,6 +140,13 @@ class Mapper:
             for column in plan.unknown:
                 if column not in seen:
                     seen[column] = _near(column, template, self.config)
+            if plan.results and not self._results_noted:
+                self._results_noted = True
+                log.info(
+                    "input.result_columns_ignored",
+                    columns=list(plan.results),
+                    note="a taskloader result file: its row, line and outcome columns are ignored",
+                )
         self._last = (template, columns, plan)
         return plan
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from taskloader.input.readers import fold
 from taskloader.mapping.attachments import ATTACHMENT_PREFIX, ATTACHMENTS_KEY
 from taskloader.mapping.compile import Compiled, Entry, compile_plan
+from taskloader.mapping.outcome import result_columns
 from taskloader.mapping.rules import (
     BadValue,
     Code,
@@ -68,6 +69,9 @@ class Plan:
     attachments: tuple[tuple[str, str], ...] = ()
     #: the column holding a JSONL ``attachments`` list
     attachment_list: str | None = None
+    #: columns an earlier result file added (``row``, ``line``, ``taskloader.*``): ignored, and
+    #: not part of the content key, so a result file fed back keys its rows as its input did
+    results: tuple[str, ...] = ()
 
 
 def _max_length(limit: int) -> Callable[[str], str]:
@@ -232,7 +236,10 @@ def build_plan(
     attachments: list[tuple[str, str]] = []
     attachment_list = None
     defaults = template.defaults if template is not None else {}
+    results = result_columns(columns)
     for column in columns:
+        if column in results:
+            continue
         target = names.of(column)
         if fold(column) in ignore or fold(target) in ignore or target == "template":
             continue
@@ -268,7 +275,7 @@ def build_plan(
         value = constants.get(target, value)
         found.append((kind[3], (NO_COLUMN, kind[0], kind[1], kind[2], value, target)))
     found.sort(key=operator.itemgetter(0))  # stable: template fields before conventional
-    names_sorted = tuple(sorted(columns))
+    names_sorted = tuple(sorted(c for c in columns if c not in results))
     entries = tuple(entry for _, entry in found)
     key_template = "".join(n.replace("%", "%%") + "\x00%s\x00" for n in names_sorted) or None
     sorted_cells = _getter(names_sorted)
@@ -286,6 +293,7 @@ def build_plan(
         ),
         attachments=tuple(attachments),
         attachment_list=attachment_list,
+        results=results,
     )
 
 

@@ -21,6 +21,7 @@ import structlog
 from taskloader.input.location import input_rows
 from taskloader.input.readers import Row, RowReader
 from taskloader.ledger.results import neutralise
+from taskloader.mapping.outcome import Outcome, input_columns, outcome_header, result_columns
 from taskloader.mapping.rules import Problem
 from taskloader.run import options
 from taskloader.run.attachments import open_attachments
@@ -41,8 +42,13 @@ Invalid = tuple[Row, list[Problem]]
 
 @dataclass
 class CodeCount:
+    """Rows with one problem code: how many, the first rows, and the first one's field and
+    message (the message of one code may name a value's details, and differ between rows)."""
+
     count: int = 0
     rows: list[int] = field(default_factory=list)
+    field: str | None = None
+    message: str = ""
 
 
 @dataclass
@@ -61,8 +67,12 @@ class ValidationSummary:
         self.valid += valid
         self.invalid += len(invalid)
         for row, problems in invalid:
+            first = {p.code: p for p in reversed(problems)}  # each code's first problem
             for code in dict.fromkeys(p.code for p in problems):
-                entry = self.problems.setdefault(code, CodeCount())
+                entry = self.problems.get(code)
+                if entry is None:
+                    entry = self.problems[code] = CodeCount(field=first[code].field)
+                    entry.message = first[code].message
                 entry.count += 1
                 if len(entry.rows) < FIRST_ROWS:
                     entry.rows.append(row.number)
@@ -74,7 +84,12 @@ class ValidationSummary:
             "valid": self.valid,
             "invalid": self.invalid,
             "problems": {
-                code: {"count": c.count, "first_rows": c.rows}
+                code: {
+                    "count": c.count,
+                    "first_rows": c.rows,
+                    "field": c.field,
+                    "message": c.message,
+                }
                 for code, c in sorted(self.problems.items(), key=lambda kv: -kv[1].count)
             },
             "unknown_columns": list(self.unknown_columns),
@@ -83,11 +98,12 @@ class ValidationSummary:
 
 
 class ReportWriter:
-    """Invalid rows with their problems, as CSV (formulas neutralised) or JSONL by suffix."""
+    """Invalid rows in the outcome shape of the result files (:mod:`mapping.outcome`), as CSV
+    (formulas neutralised, the header too) or JSONL by suffix."""
 
     def __init__(self, path: Path, columns: tuple[str, ...]) -> None:
         self._path = path
-        self._columns = list(columns)
+        self._columns = input_columns(columns)
         self._jsonl = path.suffix.lower() in {".jsonl", ".ndjson"}
         self._fh: IO[str] | None = None
         self._csv: Any = None
@@ -96,29 +112,22 @@ class ReportWriter:
         self._fh = self._path.open("w", encoding="utf-8", errors="backslashreplace", newline="")
         if not self._jsonl:
             self._csv = csv.writer(self._fh)
-            header = [neutralise(c) for c in self._columns]
-            self._csv.writerow([*header, "row", "line", "problems"])
+            self._csv.writerow([neutralise(c) for c in outcome_header(self._columns)])
 
     def write(self, items: list[Invalid]) -> None:
         assert self._fh is not None
         for row, row_problems in items:
-            problems = [
-                {"code": p.code, "field": p.field, "message": p.message} for p in row_problems
-            ]
+            listed = [(p.code, p.field, p.message) for p in row_problems]
+            outcome = Outcome.of_problems("invalid", listed)
             if self._jsonl:
-                record = {
-                    "row": row.number,
-                    "line": row.line,
-                    "values": row.values,
-                    "problems": problems,
-                }
+                added = set(result_columns(row.values))
+                record = {c: v for c, v in row.values.items() if c not in added}
+                record.update(outcome.fields(row.number, row.line, list(record)))
                 self._fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
             else:
                 cells = [_cell(row.values.get(c)) for c in self._columns]
-                text = "; ".join(
-                    f"{p['code']}({p['field'] or '-'}): {p['message']}" for p in problems
-                )
-                self._csv.writerow([*cells, row.number, row.line, neutralise(text)])
+                tail = outcome.cells(row.number, row.line)
+                self._csv.writerow([*cells, *(neutralise(c) for c in tail)])
 
     def close(self) -> None:
         if self._fh is not None:

@@ -16,6 +16,7 @@ from typing import Any
 from taskloader.checks.compiled import RecordCheck, compile_check, record_digest
 from taskloader.checks.request import check_row, digest
 from taskloader.input.readers import Row, csv_row
+from taskloader.mapping.outcome import result_columns
 from taskloader.mapping.rules import Problem
 from taskloader.run.prepare import Preparer
 from taskloader.templates.model import TaskTemplate
@@ -43,6 +44,8 @@ class RecordChecker:
         self._extra = extra
         self._name = name
         self._header = header
+        added = set(result_columns(header))
+        self._results = frozenset(i for i, c in enumerate(header) if c in added)
         mapper = preparer.mapper
         plan = mapper.plan(None, tuple(header))
         self._key_column = plan.key_column
@@ -138,7 +141,7 @@ class RecordChecker:
                 # off, and another column that maps to `key` (a rename) be the row's key
                 key_column = preparer.mapper.plan(None, tuple(row.values)).key_column
             key = row.values.get(key_column, "") if key_column else ""
-            d = digest(key) if key else record_digest(record, len(self._header))
+            d = digest(key) if key else record_digest(record, len(self._header), self._results)
             preparer.cross.check_digest_into(d, request.params.get("PreviousContactId"), problems)
         if self._extra is not None and "Attachments" in request.params:
             problems += self._extra(request.params)

@@ -77,7 +77,8 @@ class Preparer:
         template = await self.resolve(self.mapper.config.default_template)
         unresolved = isinstance(template, Problem)
         plan = self.mapper.plan(None if isinstance(template, Problem) else template, columns)
-        if len(plan.unknown) == len(columns) and (not unresolved or looks_like_data(columns)):
+        known = len(columns) - len(plan.unknown) - len(plan.results)
+        if not known and (not unresolved or looks_like_data(columns)):
             raise InputFileError(source, no_known_column(columns, encoding))
 
     def resolved(self) -> dict[str, str]:

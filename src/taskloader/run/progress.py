@@ -14,8 +14,9 @@ from typing import Any
 
 import anyio
 import structlog
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from taskloader.logs import console
 
 log = structlog.get_logger(__name__)
 
@@ -109,7 +110,7 @@ async def report_progress(stats: RunStats, *, interval: float, tty: bool | None 
         ),
         TextColumn("{task.fields[rate]:.2f}/s  throttles {task.fields[throttles]}"),
         TimeRemainingColumn(),
-        console=Console(stderr=True),
+        console=console(),  # the console log lines use: they are printed above the bar
         transient=False,
     )
     with progress:

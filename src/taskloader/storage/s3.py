@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -23,9 +24,16 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from taskloader.aws import AwsOptions
-from taskloader.errors import FatalApiError, UsageError
+from taskloader.errors import FatalApiError, LedgerError, UsageError
 
-__all__ = ["S3Url", "error_code", "is_s3", "make_s3_client", "reraise_credentials"]
+__all__ = [
+    "S3Url",
+    "download_object",
+    "error_code",
+    "is_s3",
+    "make_s3_client",
+    "reraise_credentials",
+]
 
 _SCHEME = "s3://"
 # General purpose bucket names: 3-63 characters, lower case letters, digits, dots and hyphens,
@@ -126,3 +134,31 @@ def reraise_credentials(exc: BotoCoreError, where: S3Url) -> None:
         raise FatalApiError(
             "NoCredentials", f"no AWS credentials to access {where} (see docs/deploy.md)"
         ) from exc
+
+
+_MISSING = {"404", "NoSuchKey", "NoSuchBucket", "NotFound"}
+_DENIED = {"403", "AccessDenied", "AllAccessDisabled", "InvalidAccessKeyId", "ExpiredToken"}
+
+
+def download_object(aws: AwsOptions, url: S3Url, dest: Path) -> int:
+    """Download the object at ``url`` to ``dest`` (blocking: call it in a worker thread).
+
+    Returns its size. A missing object or bucket is a :class:`LedgerError` (exit 2); missing
+    credentials or a refusal is a :class:`FatalApiError` (exit 4), naming ``url``.
+    """
+    client = make_s3_client(aws)
+    try:
+        client.download_file(url.bucket, url.key, str(dest))
+    except ClientError as exc:
+        code = error_code(exc)
+        if code in _MISSING:
+            raise LedgerError(str(url), "no such S3 object") from exc
+        if code in _DENIED:
+            raise FatalApiError(code, f"S3 refused to read {url}") from exc
+        raise LedgerError(str(url), f"cannot download: S3 {code}") from exc
+    except BotoCoreError as exc:
+        reraise_credentials(exc, url)
+        raise LedgerError(str(url), f"cannot download: {exc}") from exc
+    finally:
+        client.close()
+    return dest.stat().st_size

@@ -1,0 +1,114 @@
+"""`taskloader run` on a terminal: a pseudo-terminal (python's ``pty``) as its stdin, stdout
+and stderr, against the emulator. Log lines go above the live progress bar, never into its
+line; the run ends with a short summary naming the next commands."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import select
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EmulatorHandle
+from tests.run.conftest import FAST_ENV, TASKLOADER, emulator_args, task_rows, write_csv
+
+_CSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-B]|\x1b[=>]")
+
+
+def run_on_a_terminal(args: list[str], timeout: float = 90.0) -> tuple[int, str]:
+    """Run `taskloader ARGS` with a pty for its stdin, stdout and stderr; (exit code, output)."""
+    controller, terminal = pty.openpty()
+    env = {**os.environ, **FAST_ENV, "COLUMNS": "160", "LINES": "40", "TERM": "xterm-256color"}
+    env.pop("NO_COLOR", None)
+    proc = subprocess.Popen(
+        [str(TASKLOADER), *args], stdin=terminal, stdout=terminal, stderr=terminal, env=env
+    )
+    os.close(terminal)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 0.2)
+            if ready:
+                try:
+                    data = os.read(controller, 65536)
+                except OSError:  # the terminal's other end closed: the process is gone
+                    break
+                if not data:
+                    break
+                chunks.append(data)
+            elif proc.poll() is not None:
+                break
+        code = proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(controller)
+    return code, b"".join(chunks).decode("utf-8", errors="replace")
+
+
+def screen_lines(output: str) -> list[str]:
+    """What the terminal shows line by line, roughly: escape sequences dropped, a carriage
+    return or line feed starting a new segment (a redraw starts with a carriage return)."""
+    return [s for s in re.split(r"[\r\n]", _CSI.sub("", output)) if s.strip()]
+
+
+def test_log_lines_go_above_the_bar_and_the_summary_names_the_next_commands(
+    emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    emulator.configure(faults={"throttle": 0.3}, seed=5)
+    rows = task_rows(30)
+    rows[2]["name"] = ""  # one invalid row
+    path = write_csv(tmp_path / "calls.csv", rows)
+    ledger = tmp_path / "out" / "calls.ledger.sqlite"
+    args = ["run", str(path), *emulator_args(emulator), "--ledger", str(ledger), "--yes"]
+    code, output = run_on_a_terminal([*args, "--rate", "40", "--burst", "5"])
+
+    lines = screen_lines(output)
+    assert code == 1, output
+    bars = [s for s in lines if re.match(r"\s*import\b.*\d+/\d+", s)]
+    logged = [s for s in lines if "retry.scheduled" in s]
+    assert bars and logged, output  # the bar was drawn, and retries were logged meanwhile
+    # Each log line is a line of its own: it starts with its timestamp, and no bar line holds
+    # a log line's text (written into the bar's line, it would follow the bar's last column).
+    assert all(re.match(r"\d{4}-\d\d-\d\dT", s) for s in logged), logged
+    assert not [s for s in bars if "[info" in s or "[warn" in s or "retry." in s]
+    assert "run.summary" not in output  # a terminal gets the short summary below instead
+    assert not any(s.lstrip().startswith("{") for s in lines)  # console, not JSON, logs
+    # The summary: counts, where the results are, and what to do next.
+    text = "\n".join(lines)
+    assert "29 succeeded" in text and "1 invalid" in text
+    assert str(ledger.parent / "calls.invalid.csv") in text
+    assert "correct the rows in" in text
+    assert emulator.stats()["requests"]["StartTaskContact"]["200"] == 29
+
+
+def test_the_summary_names_the_command_for_each_kind_of_row_left(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Failed rows: --redrive-failed and where they are; rows left and not listed at a stop:
+    resume, and the export that lists them; the ledger-named result files."""
+    from taskloader.cli.run import _print
+    from taskloader.ledger.results import ResultFiles
+    from taskloader.run.report import RunReport
+
+    names = {k: tmp_path / f"calls.{k}.csv" for k in ("succeeded", "failed", "invalid")}
+    files = ResultFiles(**names, unprocessed=None, summary=tmp_path / "calls.summary.json",
+                        counts={})  # fmt: skip
+    counts = {"succeeded": 5, "failed": 2, "invalid": 0, "pending": 7, "unprocessed": 1}
+    report = RunReport(3, counts, {}, str(tmp_path / "calls.ledger.sqlite"), str(tmp_path),
+                       "b-1", files, "signal", "SIGTERM", sent=7)  # fmt: skip
+    _print(report)
+    err = capsys.readouterr().err
+    assert "batch b-1: 5 succeeded, 2 failed" in err and "left to send: 8" in err
+    assert "stopped (signal): SIGTERM" in err
+    assert "resume: run the same command again" in err
+    assert f"taskloader ledger export {tmp_path / 'calls.ledger.sqlite'} --status pending" in err
+    assert f"--redrive-failed (listed in {tmp_path / 'calls.failed.csv'})" in err
+    assert "invalid" not in err.split("next:")[1]
