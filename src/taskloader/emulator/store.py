@@ -191,6 +191,12 @@ class State:
         self._deadlines.clear()
         return ended
 
+    def end(self, contact: ContactRecord, now: float) -> None:
+        """End one active contact now (StopContact): it leaves the active-task count."""
+        contact.disconnected = now
+        self.active[contact.instance_id].pop(contact.id, None)
+        self.save_contact(contact)
+
     def active_count(self, instance_id: str) -> int:
         return len(self.active.get(instance_id, ()))
 
