@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import click
 
 from taskloader.cli.common import EXIT_USAGE, F, Settings, fail, run_async, settings_options
 from taskloader.cli.run import _print, run_options
-from taskloader.cli.validate import input_options
+from taskloader.cli.validate import input_options, with_input_options
 from taskloader.errors import UsageError
 from taskloader.run.contact_ops import OPERATIONS
-from taskloader.run.contacts import ContactSource, check_contacts, run_contacts
+from taskloader.run.contact_rows import ContactSource
+from taskloader.run.contacts import check_contacts, run_contacts
 from taskloader.run.operation import ContactOperation
+from taskloader.run.verify import VERIFY
 
 #: `run`'s options that mean the same here (--rate/--burst default to the API's own quota),
 #: and the input options of reading a file.
@@ -26,12 +29,16 @@ _SHARED = (
 )  # fmt: skip
 
 
-def _shared_options(func: F) -> F:
-    for option in reversed((*run_options, *input_options)):
-        name = option(lambda: None).__click_params__[-1].name  # type: ignore[attr-defined]
+def _shared_options(func: F, *, inputs: bool = True) -> F:
+    for option in reversed((*run_options, *(input_options if inputs else ()))):
+        name = option(lambda: None).__click_params__[-1].name
         if name in _SHARED:
             func = option(func)
     return func
+
+
+def _run_shared_options(func: F) -> F:
+    return _shared_options(func, inputs=False)
 
 
 def _common(op: ContactOperation) -> Callable[[F], F]:
@@ -86,14 +93,17 @@ def _execute(
     pace_burst: int | None,
     dry_run: bool,
     yes: bool,
+    source: ContactSource | None = None,
 ) -> None:
     if (pace_rate is not None and pace_rate <= 0) or (pace_burst is not None and pace_burst < 1):
         fail(UsageError("--rate must be > 0 and --burst >= 1"))
     pace = (pace_rate or op.rate, pace_burst or op.burst)
-    source = ContactSource(file, from_ledger, statuses or ("succeeded",), values)
+    source = source or ContactSource(file, from_ledger, statuses or ("succeeded",), values)
     if dry_run:
         raise SystemExit(run_async(lambda: check_contacts(op, source, settings)))
     interactive = not yes and sys.stdin.isatty() and sys.stderr.isatty()
+    if op is VERIFY:
+        interactive = False
     if op.name == "stop" and not yes and not interactive:
         fail(
             UsageError("stop ends tasks for good: give --yes to run it off a terminal"), EXIT_USAGE
@@ -168,3 +178,34 @@ def transfer(
 def stop(settings: Settings, **kw: Any) -> None:
     """StopContact: end each task (asks on a terminal; --yes off one)."""
     _execute(OPERATIONS["stop"], settings, values={}, **kw)
+
+
+@contacts.command()
+@click.argument("import_ledger", metavar="LEDGER")
+@click.option(
+    "--rate",
+    "pace_rate",
+    type=float,
+    default=None,
+    help="Rows/s (default 10: DescribeContact and ListContactReferences, 10/s each).",
+)
+@click.option("--burst", "pace_burst", type=int, default=None, help="Burst (default 15).")
+@_run_shared_options
+@with_input_options
+@settings_options
+def verify(
+    settings: Settings, import_ledger: str, pace_rate: float | None, pace_burst: int | None
+) -> None:
+    """Compare every succeeded row of an import LEDGER with its task (reads only).
+
+    Each row is mapped again (give the import's mapping options: --template, --timezone, a
+    --config with its [mapping]) and compared with DescribeContact and ListContactReferences:
+    name, description, template, scheduled time, references by name, type and value. Writes
+    verified.csv, mismatched.csv (field, asked, found) and missing.csv; exit 1 when anything
+    mismatches or is missing.
+    """
+    if settings.ledger is None and settings.out_dir is None:
+        settings = replace(settings, ledger=f"{import_ledger}.verify/ledger.sqlite")
+    source = ContactSource(from_ledger=import_ledger)
+    _execute(VERIFY, settings, None, import_ledger, ("succeeded",), {}, pace_rate, pace_burst,
+             dry_run=False, yes=True, source=source)  # fmt: skip

@@ -12,12 +12,14 @@ listed), UpdateContact and StopContact 10/s burst 15 (listed exceptions).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from taskloader.input.readers import fold
 from taskloader.mapping.rules import Code, Problem
 from taskloader.run.operation import ContactOperation
+from taskloader.run.verify import VERIFY
 
 UPDATE = ContactOperation("update", "UpdateContact", "update_contact", 10.0, 15, client_token=False)
 #: TransferContact takes a ClientToken: a resend after a lost answer is the same transfer.
@@ -27,13 +29,14 @@ TRANSFER = ContactOperation(
 )
 STOP = ContactOperation("stop", "StopContact", "stop_contact", 10.0, 15, client_token=False)
 
-OPERATIONS = {op.name: op for op in (UPDATE, TRANSFER, STOP)}
+OPERATIONS = {op.name: op for op in (UPDATE, TRANSFER, STOP, VERIFY)}
 
 #: Every operation's columns besides ``contact_id`` (``ref.<name>`` too for update).
 COLUMNS: dict[str, tuple[str, ...]] = {
     "update": ("name", "description"),
     "transfer": ("queue_id", "user_id", "contact_flow_id"),
     "stop": (),
+    "verify": ("key", "expected"),
 }
 
 MAX_CONTACT_ID = 256
@@ -68,6 +71,8 @@ def contact_request(
         params.update(_update(values, problems))
     elif op.name == "transfer":
         params.update(_transfer(values, problems))
+    elif op.name == "verify":
+        params.update(_verify(values, problems))
     return params, problems
 
 
@@ -119,6 +124,20 @@ def _transfer(values: Mapping[str, Any], problems: list[Problem]) -> dict[str, A
         if len(value) > MAX_ID:
             problems.append(_problem(Code.VALUE_TOO_LONG, column, f"is over {MAX_ID} characters"))
     return out
+
+
+def _verify(values: Mapping[str, Any], problems: list[Problem]) -> dict[str, Any]:
+    text = _text(values, "expected")
+    try:
+        expected = json.loads(text) if text else None
+    except ValueError:
+        expected = None
+    if not isinstance(expected, dict):
+        problems.append(
+            _problem(Code.UNKNOWN_TEMPLATE, "expected", "the import row could not be mapped again")
+        )
+        return {}
+    return {"Expected": expected}
 
 
 def _known(op: str, column: str) -> bool:

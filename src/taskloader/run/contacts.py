@@ -11,11 +11,8 @@ the result files. Resume, ``--batch-id``, ``--redrive-failed`` and the error bud
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -24,14 +21,14 @@ import structlog
 
 from taskloader.connect.quota_gate import QuotaGate
 from taskloader.connect.retry import RetryPolicy
-from taskloader.errors import LedgerError, UsageError
-from taskloader.input.location import input_identity, input_rows, spooled
+from taskloader.errors import LedgerError
 from taskloader.input.readers import Row
 from taskloader.ledger.records import Staged, ToSend
-from taskloader.ledger.store import Ledger, LedgerReader, RowOutcome, RowStatus
+from taskloader.ledger.store import Ledger, RowOutcome, RowStatus
 from taskloader.mapping.rules import Code, Problem
 from taskloader.run import options
 from taskloader.run.contact_ops import contact_key, contact_request
+from taskloader.run.contact_rows import ContactSource, Rows, open_rows
 from taskloader.run.control import RunControl, StopReason
 from taskloader.run.engine import (
     api_client,
@@ -45,39 +42,20 @@ from taskloader.run.engine import (
 from taskloader.run.feed import LedgerFeed
 from taskloader.run.operation import ContactOperation
 from taskloader.run.preflight import derived_batch_id, problems_json
-from taskloader.run.prepare import read_in_chunks
+from taskloader.run.prepare import Preparer
 from taskloader.run.progress import RunStats
 from taskloader.run.report import RunReport, exit_code_for
 from taskloader.run.sender import Work, client_token
+from taskloader.run.verify import VERIFY, expecting, write_verify_results
 from taskloader.run.workspace import WorkspaceOptions, open_workspace, probe_writable
 from taskloader.settings import Settings
+from taskloader.templates.cache import template_cache_for
 
 log = structlog.get_logger(__name__)
-
-CHUNK = 2048
-
-
-@dataclass(frozen=True, slots=True)
-class ContactSource:
-    """Where the rows come from: ``file``, or ``from_ledger`` (its rows with ``statuses``).
-    ``values`` are the operation's columns given as flags; a file's own cells take precedence."""
-
-    file: str | None = None
-    from_ledger: str | None = None
-    statuses: tuple[str, ...] = ("succeeded",)
-    values: Mapping[str, str] = field(default_factory=dict)
 
 
 #: Shown the number of contacts about to be sent; False declines (the CLI's prompt).
 ConfirmCount = Callable[[int], bool]
-
-
-@dataclass
-class _Rows:
-    location: str  # the input as the ledger records it
-    fingerprint: str | None
-    columns: list[str]
-    chunks: AsyncIterator[list[Row]]
 
 
 async def run_contacts(
@@ -116,8 +94,9 @@ async def check_contacts(op: ContactOperation, source: ContactSource, settings: 
     invalid row (record number and problem codes, never values); returns the exit code."""
     control = RunControl()
     valid = invalid = 0
+    aws = options.aws_options(settings)
     seen: set[str] = set()
-    async with _open_rows(op, source, settings, control) as rows:
+    async with open_rows(op, source, aws, options.input_options(settings), control) as rows:
         async for chunk in rows.chunks:
             for row in chunk:
                 problems = _problems(op, row.values, seen)
@@ -152,7 +131,10 @@ async def _run(
     instance_id = options.instance_id(settings)
     aws = options.aws_options(settings)
     stats = RunStats()
-    async with _open_rows(op, source, settings, control) as rows:
+    verify = op is VERIFY
+    if verify:  # a mismatch is an answer, not a failing API: no error budget; rechecked each run
+        settings = replace(settings, max_consecutive_failures=0, redrive_failed=True)
+    async with open_rows(op, source, aws, options.input_options(settings), control) as rows:
         default_batch = derived_batch_id(instance_id, f"{op.api}\x00{rows.fingerprint}")
         where = WorkspaceOptions(settings.ledger, settings.out_dir, aws)
 
@@ -164,6 +146,8 @@ async def _run(
             api_client(settings, client) as api,
         ):
             await probe_writable(ws.results_dir)
+            if verify:
+                rows.chunks = expecting(rows.chunks, _preparer(settings, api, instance_id))
             target = options.ledger_target(settings, getattr(api.meta, "region_name", None))
             ledger = await anyio.to_thread.run_sync(
                 lambda: Ledger.open(
@@ -219,6 +203,8 @@ async def _run(
                 counts, snapshot, results = await finish(
                     ledger, ws, stats, control, interrupted=interrupted
                 )
+                if verify and results is not None:
+                    await anyio.to_thread.run_sync(write_verify_results, ledger, ws.results_dir)
             finally:
                 with anyio.CancelScope(shield=True):
                     await anyio.to_thread.run_sync(ledger.close)
@@ -238,6 +224,11 @@ async def _run(
     )
 
 
+def _preparer(settings: Settings, api: Any, instance_id: str) -> Preparer:
+    cache = template_cache_for(options.template_options(settings), api, instance_id)
+    return Preparer(cache, options.mapping_config(settings), options.limits(settings))
+
+
 def _claim(ledger: Ledger, op: ContactOperation) -> None:
     """A ledger records one operation: resuming it with another is refused."""
     stored = ledger.settings.get("operation")
@@ -250,7 +241,7 @@ def _claim(ledger: Ledger, op: ContactOperation) -> None:
         )
 
 
-async def _stage(op: ContactOperation, ledger: Ledger, rows: _Rows, control: RunControl) -> None:
+async def _stage(op: ContactOperation, ledger: Ledger, rows: Rows, control: RunControl) -> None:
     await anyio.to_thread.run_sync(ledger.set_columns, rows.columns)
     await anyio.to_thread.run_sync(ledger.begin_pass)
     seen: set[str] = set()
@@ -298,62 +289,3 @@ async def _rebuild(op: ContactOperation, item: ToSend) -> Work | RowOutcome:
             error_message=problems_json(problems), ident=item.ident,
         )  # fmt: skip
     return Work(item.number, item.line, item.key, item.token, params, item.raw, item.ident)
-
-
-@asynccontextmanager
-async def _open_rows(
-    op: ContactOperation, source: ContactSource, settings: Settings, control: RunControl
-) -> AsyncIterator[_Rows]:
-    flags = {k: v for k, v in source.values.items() if v}
-    if (source.file is None) == (source.from_ledger is None):
-        raise UsageError("give a FILE of rows or --from-ledger LEDGER (one of them)")
-    if source.from_ledger is not None:
-        yield await anyio.to_thread.run_sync(_ledger_rows, source.from_ledger, source, flags)
-        return
-    assert source.file is not None
-    aws = options.aws_options(settings)
-    async with spooled(source.file, stopped=lambda: control.stopped) as path:
-        fingerprint, etag = await input_identity(path, aws)
-        if fingerprint is not None and flags:
-            fingerprint = _digest(fingerprint, json.dumps(flags, sort_keys=True))
-        async with input_rows(path, options.input_options(settings), if_match=etag) as reader:
-            columns = list(reader.columns) + [c for c in flags if c not in reader.columns]
-
-            async def chunks() -> AsyncIterator[list[Row]]:
-                async for chunk in read_in_chunks(reader, CHUNK):
-                    yield [_with_flags(row, flags) for row in chunk]
-
-            yield _Rows(source.file, fingerprint, columns, chunks())
-
-
-def _with_flags(row: Row, flags: Mapping[str, str]) -> Row:
-    if not flags:
-        return row
-    values = dict(row.values)
-    for column, value in flags.items():
-        if not str(values.get(column) or "").strip():
-            values[column] = value
-    return Row(row.source, row.number, row.line, values, row.problems)
-
-
-def _ledger_rows(path: str, source: ContactSource, flags: Mapping[str, str]) -> _Rows:
-    """The contacts of an import's ledger with ``source.statuses``, read in one snapshot."""
-    with LedgerReader.open_readonly(path) as reader:
-        statuses = [RowStatus(s) for s in source.statuses]
-        found = [
-            Row(path, rec.number, rec.line, {"contact_id": rec.contact_id or "", **flags})
-            for rec in reader.iter_records(statuses)
-            if rec.contact_id
-        ]
-        batch = reader.batch_id
-    identity = json.dumps([batch, sorted(source.statuses), flags], sort_keys=True)
-
-    async def chunks() -> AsyncIterator[list[Row]]:
-        for start in range(0, len(found), CHUNK):
-            yield found[start : start + CHUNK]
-
-    return _Rows(path, _digest(identity), ["contact_id", *flags], chunks())
-
-
-def _digest(*parts: str) -> str:
-    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()

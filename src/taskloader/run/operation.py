@@ -9,7 +9,11 @@ gate, recorded, and written to the result files. What differs is the :class:`Ope
   docs/architecture.md "Operations"), used unless ``--rate/--burst`` are given;
 - ``client_token``: whether the request carries the row's deterministic ClientToken;
 - :meth:`Operation.classify`: how an error of this API is sorted (retry, row failure, fatal);
-- :meth:`Operation.contact_id`: the contact id a success records in the ledger.
+- :meth:`Operation.call`: the request (one API call by default; verify makes two reads,
+  DescribeContact and ListContactReferences, under one pacing token: they draw on two
+  separate quota buckets, so pacing the pair at one API's rate keeps both under theirs);
+- :meth:`Operation.judge`: what an answer means for the row (succeeded with its contact id by
+  default; verify compares it with what the row asked for and fails a mismatch).
 
 How a row becomes the request's parameters is the engine's part that reads the rows: the import
 maps and checks them against their template (``run/prepare``), the contact operations take a
@@ -23,6 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from taskloader.connect.retry import Classification, ErrorKind, classify
+from taskloader.ledger.store import RowStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +45,15 @@ class Operation:
         """Sort an error of this API (the shared rules of :func:`connect.retry.classify`)."""
         return classify(exc)
 
-    def contact_id(self, response: Mapping[str, Any], key: str | None) -> str | None:
-        """The contact a success is about: the response's ContactId, else the row's key."""
+    async def call(self, client: Any, params: dict[str, Any]) -> Any:
+        """One attempt of the row's request (``params`` include InstanceId, ClientToken)."""
+        return await getattr(client, self.method)(**params)
+
+    def judge(self, response: Mapping[str, Any], key: str | None) -> tuple[RowStatus, Any]:
+        """(status, ledger fields) of an answered row: the contact a success is about is the
+        response's ContactId, else the row's key (the contact operations)."""
         found = response.get("ContactId")
-        return str(found) if found else key
+        return RowStatus.SUCCEEDED, {"contact_id": str(found) if found else key}
 
 
 #: StartTaskContact: 2/s, burst 5 (the Connect API default; it is not among the exceptions).

@@ -120,15 +120,14 @@ async def _send_one(ctx: Sending, item: Work) -> RowOutcome:
     if op.client_token and item.token is not None:
         params["ClientToken"] = item.token
     params.update(item.params)
-    method = getattr(ctx.client, op.method)
     times: list[datetime] = []
 
     async def call() -> Any:
         if ctx.control.stopped:
             raise _Stopped
         if ctx.presign is not None and "Attachments" in params:
-            return await method(**await ctx.presign(params))
-        return await method(**params)
+            return await op.call(ctx.client, await ctx.presign(params))
+        return await op.call(ctx.client, params)
 
     def on_attempt(attempt: Attempt) -> None:
         times.append(datetime.now(UTC))
@@ -166,7 +165,8 @@ async def _send_one(ctx: Sending, item: Work) -> RowOutcome:
         return done(RowStatus.UNPROCESSED, error_code=exc.code, error_message=exc.reason)
     if outcome.kind is OutcomeKind.SUCCEEDED:
         assert outcome.response is not None
-        return done(RowStatus.SUCCEEDED, contact_id=op.contact_id(outcome.response, item.key))
+        status, fields = op.judge(outcome.response, item.key)
+        return done(status, **fields)
     if outcome.kind is OutcomeKind.QUOTA_EXPIRED:
         ctx.control.stop(StopReason.QUOTA_WAIT, "the active-task quota did not drain in time")
         return done(RowStatus.UNPROCESSED)
