@@ -220,3 +220,60 @@ def test_sigkill_mid_transfer_then_resume_transfers_each_contact_once(
     refused = _contacts_cli(stop, tmp_path / "logs")
     assert refused.wait(timeout=30) == 2
     assert emulator.stats()["active_tasks"] == rows
+
+
+async def test_verify_names_exactly_the_changed_and_the_deleted_tasks(
+    run: Run,
+    make_settings: Callable[..., Settings],
+    emulator: EmulatorHandle,
+    connect_client: Any,
+    tmp_path: Path,
+) -> None:
+    """300 imported rows (name, description, a reference) all verify; then one task renamed,
+    one with another description and one with another reference value through UpdateContact,
+    and one deleted: a second verify (same ledger) lists exactly those three in mismatched.csv,
+    with the field asked vs found, the deleted one in missing.csv, the rest verified, exit 1."""
+    rows = [{**row, "ref.ticket": f"T-{n}"} for n, row in enumerate(task_rows(300))]
+    columns = ("key", "name", "contact_flow_id", "description", "ref.ticket")
+    imported = await run(write_csv(tmp_path / "tasks.csv", rows, columns))
+    assert imported.exit_code == 0
+    ledger = tmp_path / "verify" / "ledger.sqlite"
+    source = ContactSource(from_ledger=imported.ledger)
+
+    first = await _contacts(make_settings, "verify", source, ledger)
+
+    assert first.exit_code == 0, first
+    assert first.counts["succeeded"] == 300
+    assert len(read_csv(ledger.parent / "verified.csv")) == 300
+    ids = {r.key: str(r.contact_id) for r in ledger_records(Path(imported.ledger))}
+    iid = emulator.instance_id
+    connect_client.update_contact(InstanceId=iid, ContactId=ids["r10"], Name="Someone else")
+    connect_client.update_contact(InstanceId=iid, ContactId=ids["r20"], Description="edited")
+    connect_client.update_contact(
+        InstanceId=iid,
+        ContactId=ids["r30"],
+        References={"ticket": {"Type": "STRING", "Value": "T-999"}},
+    )
+    emulator.delete_contact(ids["r40"])
+    before = emulator.stats()["requests"]
+
+    second = await _contacts(make_settings, "verify", source, ledger)
+
+    assert second.exit_code == 1
+    assert second.counts == {
+        "pending": 0, "succeeded": 296, "failed": 4, "invalid": 0, "unprocessed": 0
+    }  # fmt: skip
+    mismatched = read_csv(ledger.parent / "mismatched.csv")
+    assert [(m["key"], m["field"], m["asked"], m["found"]) for m in mismatched] == [
+        ("r10", "name", "Task r10", "Someone else"),
+        ("r20", "description", "row 20", "edited"),
+        ("r30", "ref.ticket", '["STRING", "T-30"]', '["STRING", "T-999"]'),
+    ]
+    missing = read_csv(ledger.parent / "missing.csv")
+    assert [(m["key"], m["contact_id"]) for m in missing] == [("r40", ids["r40"])]
+    assert len(read_csv(ledger.parent / "verified.csv")) == 296
+    after = emulator.stats()["requests"]
+    # Reads only: every row read again once (DescribeContact, ListContactReferences), no write.
+    assert after["DescribeContact"]["200"] - before["DescribeContact"]["200"] == 299
+    assert after["DescribeContact"]["404"] == 1
+    assert after.get("UpdateContact") == before.get("UpdateContact")

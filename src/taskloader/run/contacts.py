@@ -132,7 +132,8 @@ async def _run(
     aws = options.aws_options(settings)
     stats = RunStats()
     verify = op is VERIFY
-    if verify:  # a mismatch is an answer, not a failing API: no error budget; rechecked each run
+    if verify:  # a mismatch is an answer, not a failing API: no error budget; every row is
+        # checked anew on every run (verify only reads)
         settings = replace(settings, max_consecutive_failures=0, redrive_failed=True)
     async with open_rows(op, source, aws, options.input_options(settings), control) as rows:
         default_batch = derived_batch_id(instance_id, f"{op.api}\x00{rows.fingerprint}")
@@ -165,7 +166,7 @@ async def _run(
                 await anyio.to_thread.run_sync(_claim, ledger, op)
                 await _stage(op, ledger, rows, control)
                 if settings.redrive_failed:
-                    await anyio.to_thread.run_sync(ledger.redrive_failed)
+                    await anyio.to_thread.run_sync(partial(ledger.redrive_failed, succeeded=verify))
                 by = (await anyio.to_thread.run_sync(ledger.pass_counts)).counts
                 to_send = by["pending"] + by["unprocessed"]
                 stats.total = sum(by.values())
