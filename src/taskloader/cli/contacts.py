@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import click
@@ -204,8 +203,6 @@ def verify(
     verified.csv, mismatched.csv (field, asked, found) and missing.csv; exit 1 when anything
     mismatches or is missing.
     """
-    if settings.ledger is None and settings.out_dir is None:
-        settings = replace(settings, ledger=f"{import_ledger}.verify/ledger.sqlite")
     source = ContactSource(from_ledger=import_ledger)
     _execute(VERIFY, settings, None, import_ledger, ("succeeded",), {}, pace_rate, pace_burst,
              dry_run=False, yes=True, source=source)  # fmt: skip

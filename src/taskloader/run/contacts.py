@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -21,10 +22,10 @@ import structlog
 
 from taskloader.connect.quota_gate import QuotaGate
 from taskloader.connect.retry import RetryPolicy
-from taskloader.errors import LedgerError
+from taskloader.errors import LedgerError, LedgerMismatchError
 from taskloader.input.readers import Row
 from taskloader.ledger.records import Staged, ToSend
-from taskloader.ledger.store import Ledger, RowOutcome, RowStatus
+from taskloader.ledger.store import Ledger, LedgerTarget, RowOutcome, RowStatus
 from taskloader.mapping.rules import Code, Problem
 from taskloader.run import options
 from taskloader.run.contact_ops import contact_key, contact_request
@@ -132,6 +133,10 @@ async def _run(
     aws = options.aws_options(settings)
     stats = RunStats()
     verify = op is VERIFY
+    if source.from_ledger and settings.ledger is None and settings.out_dir is None:
+        # Beside the import's ledger: <op>.ledger.sqlite, results <op>.succeeded.csv ...
+        beside = Path(source.from_ledger).parent / f"{op.name}.ledger.sqlite"
+        settings = replace(settings, ledger=str(beside))
     if verify:  # a mismatch is an answer, not a failing API: no error budget; every row is
         # checked anew on every run (verify only reads)
         settings = replace(settings, max_consecutive_failures=0, redrive_failed=True)
@@ -150,18 +155,7 @@ async def _run(
             if verify:
                 rows.chunks = expecting(rows.chunks, _preparer(settings, api, instance_id))
             target = options.ledger_target(settings, getattr(api.meta, "region_name", None))
-            ledger = await anyio.to_thread.run_sync(
-                lambda: Ledger.open(
-                    ws.ledger_path,
-                    batch_id=settings.batch_id,
-                    new_batch_id=default_batch,
-                    input_name=rows.location,
-                    fingerprint=rows.fingerprint,
-                    columns=[],
-                    force=settings.force,
-                    target=target,
-                )
-            )
+            ledger = await _open_ledger(ws.ledger_path, settings, rows, default_batch, target, op)
             try:
                 await anyio.to_thread.run_sync(_claim, ledger, op)
                 await _stage(op, ledger, rows, control)
@@ -223,6 +217,38 @@ async def _run(
         control.detail,
         sent=stats.succeeded + stats.failed,
     )
+
+
+async def _open_ledger(
+    path: Path,
+    settings: Settings,
+    rows: Rows,
+    default_batch: str,
+    target: LedgerTarget,
+    op: ContactOperation,
+) -> Ledger:
+    def open_it() -> Ledger:
+        return Ledger.open(
+            path,
+            batch_id=settings.batch_id,
+            new_batch_id=default_batch,
+            input_name=rows.location,
+            fingerprint=rows.fingerprint,
+            columns=[],
+            force=settings.force and op.name != "transfer",
+            target=target,
+        )
+
+    try:
+        return await anyio.to_thread.run_sync(open_it)
+    except LedgerMismatchError:
+        # Other rows or other values (another queue, another name) under this ledger's batch id
+        # would reuse its ClientTokens for different requests: a new run needs a new ledger.
+        raise LedgerMismatchError(
+            str(path),
+            f"it records a {op.api} run of other rows or values than this one; resume it with "
+            "the same file and flags, or give this run its own --ledger",
+        ) from None
 
 
 def _preparer(settings: Settings, api: Any, instance_id: str) -> Preparer:
