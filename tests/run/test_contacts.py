@@ -4,10 +4,14 @@ engine (`taskloader contacts ...`), checked against the emulator's own records a
 from __future__ import annotations
 
 import os
+import pty
+import select
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from taskloader.run.contact_ops import OPERATIONS
 from taskloader.run.contacts import ContactSource, run_contacts
@@ -277,3 +281,32 @@ async def test_verify_names_exactly_the_changed_and_the_deleted_tasks(
     assert after["DescribeContact"]["200"] - before["DescribeContact"]["200"] == 299
     assert after["DescribeContact"]["404"] == 1
     assert after.get("UpdateContact") == before.get("UpdateContact")
+
+
+@pytest.mark.parametrize(("answer", "code", "active"), [("n", 3, 12), ("y", 0, 0)])
+async def test_on_a_terminal_stop_asks_with_the_count(
+    run: Run, emulator: EmulatorHandle, tmp_path: Path, answer: str, code: int, active: int
+) -> None:
+    """On a terminal `contacts stop` shows the number of contacts and asks: "n" stops none
+    (the run ends resumable, exit 3), "y" stops them all."""
+    imported = await _import(run, tmp_path, 12)
+    main_fd, terminal = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [str(TASKLOADER), "contacts", "stop", "--from-ledger", str(imported),
+             *emulator_args(emulator), "--log-level", "warning"],
+            stdin=terminal, stderr=terminal, stdout=subprocess.DEVNULL,
+            env={**os.environ, **FAST_ENV},
+        )  # fmt: skip
+        shown = b""
+        while b"[y/N]" not in shown:
+            ready, _, _ = select.select([main_fd], [], [], 30)
+            assert ready, shown.decode(errors="replace")
+            shown += os.read(main_fd, 4096)
+        os.write(main_fd, f"{answer}\n".encode())
+        assert proc.wait(timeout=60) == code
+    finally:
+        os.close(main_fd)
+        os.close(terminal)
+    assert "Stop 12 contacts (StopContact)?" in shown.decode()
+    assert emulator.stats()["active_tasks"] == active
