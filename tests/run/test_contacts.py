@@ -3,11 +3,13 @@ engine (`taskloader contacts ...`), checked against the emulator's own records a
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import select
 import subprocess
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -233,12 +235,17 @@ async def test_verify_names_exactly_the_changed_and_the_deleted_tasks(
     connect_client: Any,
     tmp_path: Path,
 ) -> None:
-    """300 imported rows (name, description, a reference) all verify; then one task renamed,
-    one with another description and one with another reference value through UpdateContact,
-    and one deleted: a second verify (same ledger) lists exactly those three in mismatched.csv,
-    with the field asked vs found, the deleted one in missing.csv, the rest verified, exit 1."""
-    rows = [{**row, "ref.ticket": f"T-{n}"} for n, row in enumerate(task_rows(300))]
-    columns = ("key", "name", "contact_flow_id", "description", "ref.ticket")
+    """300 imported rows (name, description, a reference, some scheduled) all verify; then one
+    task renamed, one with another description and one with another reference value through
+    UpdateContact, and one deleted: a second verify (same ledger) lists exactly those three in
+    mismatched.csv, with the field asked vs found, the deleted one in missing.csv, the rest
+    verified, exit 1. (The scheduled time is among what was compared.)"""
+    later = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0).isoformat()
+    rows = [
+        {**row, "ref.ticket": f"T-{n}", "scheduled_time": later if n % 50 == 0 else ""}
+        for n, row in enumerate(task_rows(300))
+    ]
+    columns = ("key", "name", "contact_flow_id", "description", "ref.ticket", "scheduled_time")
     imported = await run(write_csv(tmp_path / "tasks.csv", rows, columns))
     assert imported.exit_code == 0
     ledger = tmp_path / "verify" / "ledger.sqlite"
@@ -249,6 +256,10 @@ async def test_verify_names_exactly_the_changed_and_the_deleted_tasks(
     assert first.exit_code == 0, first
     assert first.counts["succeeded"] == 300
     assert len(read_csv(ledger.parent / "verified.csv")) == 300
+    raws = [r.raw or {} for r in ledger_records(ledger)]
+    expected = {raw["key"]: json.loads(raw["expected"]) for raw in raws}
+    assert expected["r0"]["scheduled_time"] == int(datetime.fromisoformat(later).timestamp())
+    assert expected["r1"]["scheduled_time"] is None
     ids = {r.key: str(r.contact_id) for r in ledger_records(Path(imported.ledger))}
     iid = emulator.instance_id
     connect_client.update_contact(InstanceId=iid, ContactId=ids["r10"], Name="Someone else")
