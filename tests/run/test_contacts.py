@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from taskloader.run.contact_ops import OPERATIONS
-from taskloader.run.contacts import ContactSource, run_contacts
+from taskloader.run.contact_rows import ContactSource
+from taskloader.run.contacts import run_contacts
 from taskloader.run.report import RunReport
 from taskloader.run.sender import client_token
 from taskloader.settings import Settings
@@ -34,6 +35,8 @@ from tests.run.conftest import (
     wait_for,
     write_csv,
 )
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "src/taskloader/examples/demo/callbacks.csv"
 
 
 def _queue(emulator: EmulatorHandle) -> str:
@@ -321,3 +324,31 @@ async def test_on_a_terminal_stop_asks_with_the_count(
         os.close(terminal)
     assert "Stop 12 contacts (StopContact)?" in shown.decode()
     assert emulator.stats()["active_tasks"] == active
+
+
+async def test_verify_a_templated_import(
+    run: Run,
+    make_settings: Callable[..., Settings],
+    emulator: EmulatorHandle,
+    templates: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """Rows of the example callbacks.csv through the Callback template (text, number, email,
+    date-time, boolean, single-select and URL fields, template defaults): every task verifies,
+    template included."""
+    lines = EXAMPLE.read_text(encoding="utf-8").splitlines()[:31]
+    path = tmp_path / "callbacks.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    imported = await run(path)
+    assert imported.counts["succeeded"] >= 25, imported.counts
+    ledger = tmp_path / "verify" / "ledger.sqlite"
+    source = ContactSource(from_ledger=imported.ledger)
+
+    report = await _contacts(make_settings, "verify", source, ledger)
+
+    assert report.exit_code == 0, read_csv(ledger.parent / "mismatched.csv")
+    assert report.counts["succeeded"] == imported.counts["succeeded"]
+    raws = [r.raw or {} for r in ledger_records(ledger)]
+    asked = [json.loads(raw["expected"]) for raw in raws]
+    assert all(a["template"] == templates["Callback"] for a in asked)
+    assert {t for a in asked for t, _ in a["references"].values()} >= {"NUMBER", "EMAIL", "URL"}
