@@ -93,6 +93,9 @@ def _ledger_rows(
 ) -> Rows:
     """The contacts of an import's ledger with ``source.statuses``, read in one snapshot."""
     with LedgerReader.open_readonly(path) as reader:
+        made_by = reader.settings.get("operation")
+        if op.name == "verify" and made_by:
+            raise UsageError(f"{path} is the ledger of a {made_by} run, not of an import")
         statuses = [RowStatus(s) for s in source.statuses]
         found = [
             Row(path, rec.number, rec.line, {"contact_id": rec.contact_id or "", **flags})
