@@ -96,6 +96,9 @@ class EmulatorHandle:
     def configure(self, **config: Any) -> dict[str, Any]:
         return self._call("POST", "/_emulator/config", config)  # type: ignore[no-any-return]
 
+    def delete_contact(self, contact_id: str) -> None:
+        self._call("POST", "/_emulator/delete-contact", {"contact_id": contact_id})
+
     def complete_tasks(self) -> int:
         return int(self._call("POST", "/_emulator/complete-tasks", {})["completed"])
 

@@ -39,7 +39,16 @@ LAYERS: dict[str, int] = {
 }
 
 #: The only modules that may import ``taskloader.settings``: the CLI and the engines.
-SETTINGS_READERS = ("cli.", "run.pipeline", "run.dryrun", "run.demo", "run.options", "__main__")
+SETTINGS_READERS = (
+    "cli.",
+    "run.pipeline",
+    "run.engine",
+    "run.contacts",
+    "run.dryrun",
+    "run.demo",
+    "run.options",
+    "__main__",
+)
 
 
 def module_name(path: Path) -> str:

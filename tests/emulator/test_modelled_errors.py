@@ -38,6 +38,7 @@ def minimal_call(op: str, instance_id: str, flow: str) -> dict[str, Any]:
         "UpdateContact": {"ContactId": "c", "Name": "n"},
         "ListContactReferences": {"ContactId": "c", "ReferenceTypes": ["URL"]},
         "DescribeContact": {"ContactId": "c"},
+        "StopContact": {"ContactId": "c"},
         "ListContactFlows": {},
         "ListQuickConnects": {},
     }[op] | {"InstanceId": instance_id}
@@ -160,6 +161,10 @@ CASES: list[Case] = [
                       "ReferenceTypes": ["URL"] * 7}),
     ("DescribeContact", "InvalidParameterException", 400,
      lambda e, c, x: {"InstanceId": e.instance_id, "ContactId": "c" * 257}),
+    ("StopContact", "InvalidParameterException", 400,
+     lambda e, c, x: {"InstanceId": e.instance_id, "ContactId": "c" * 257}),
+    ("StopContact", "ContactNotFoundException", 410,
+     lambda e, c, x: {"InstanceId": e.instance_id, "ContactId": x["ended"]}),
     *[(op, "InvalidRequestException", 400,
        lambda e, c, x: {"InstanceId": e.instance_id, "NextToken": "not-a-token"})
       for op in ("ListContactFlows", "ListQuickConnects")],
@@ -297,7 +302,7 @@ def odd_world() -> Iterator[EmulatorThread]:
         yield server
 
 
-@pytest.mark.parametrize("op", ["DeleteTaskTemplate", "DescribeContact"])
+@pytest.mark.parametrize("op", ["DeleteTaskTemplate", "DescribeContact", "StopContact"])
 def test_inactive_instance_is_an_invalid_request(op: str, odd_world: EmulatorThread) -> None:
     """Any call on an instance that is not ACTIVE -> 400 InvalidRequestException."""
     client = boto3.client("connect", region_name=REGION, endpoint_url=odd_world.url,
@@ -316,13 +321,14 @@ def test_denied_access_key_is_access_denied(op: str, odd_world: EmulatorThread) 
            **minimal_call(op, odd_world.instance_id, sorted(DEFAULT_QUEUES)[0]))  # fmt: skip
 
 
-def test_update_in_a_non_active_region_is_refused(odd_world: EmulatorThread) -> None:
-    """UpdateContact on an instance whose traffic is active in another Region (Global
-    Resiliency) -> 400 InvalidActiveRegionException (new in botocore 1.43's model)."""
+@pytest.mark.parametrize("op", ["UpdateContact", "StopContact"])
+def test_update_in_a_non_active_region_is_refused(op: str, odd_world: EmulatorThread) -> None:
+    """UpdateContact (StopContact) on an instance whose traffic is active in another Region
+    (Global Resiliency) -> 400 InvalidActiveRegionException (new in botocore 1.43's model)."""
     client = boto3.client("connect", region_name=REGION, endpoint_url=odd_world.url,
                           config=NO_RETRIES)  # fmt: skip
-    expect(client, "InvalidActiveRegionException", 400, "UpdateContact",
-           **minimal_call("UpdateContact", REPLICA_INSTANCE, "f"))  # fmt: skip
+    expect(client, "InvalidActiveRegionException", 400, op,
+           **minimal_call(op, REPLICA_INSTANCE, "f"))  # fmt: skip
 
 
 def test_every_modelled_error_is_provoked() -> None:
@@ -347,5 +353,7 @@ def test_every_modelled_error_is_provoked() -> None:
                 # members that could conflict (QueueInfo, UserInfo, endpoints) are refused on
                 # tasks first (test_fidelity.py), so a task never provokes a ConflictException.
                 ("UpdateContact", "ConflictException"),
-                ("UpdateContact", "InvalidActiveRegionException")}  # fmt: skip
+                ("UpdateContact", "InvalidActiveRegionException"),
+                ("StopContact", "InvalidRequestException"),  # an inactive instance
+                ("StopContact", "InvalidActiveRegionException")}  # fmt: skip
     assert modelled - covered == set()

@@ -39,3 +39,6 @@ main.add_command(_run_cmd)
 from taskloader.cli.demo import demo as _demo_cmd  # noqa: E402
 
 main.add_command(_demo_cmd)
+from taskloader.cli.contacts import contacts as _contacts_cmd  # noqa: E402
+
+main.add_command(_contacts_cmd)

@@ -236,13 +236,18 @@ async def call_with_retries(
     pacer: Pacer,
     gate: QuotaGate,
     on_attempt: Callable[[Attempt], None] | None = None,
+    classifier: Callable[[BaseException], Classification | None] | None = None,
 ) -> Outcome[T]:
     """Call ``fn`` until it succeeds, fails for good, or runs out of attempts or time.
 
     Each attempt passes the quota gate, takes a pacing token, calls ``fn`` and reports the
     answer to the pacer (throttle or success). ``fn`` must send the same request every time
     (the same ClientToken). A FATAL error raises :class:`~taskloader.errors.FatalApiError`.
+    ``classifier`` sorts the errors (default :func:`classify`): an operation may refine it
+    (e.g. TransferContact's ServiceQuotaExceededException is the row's 11 transfers, not a
+    quota to wait for).
     """
+    sort = classifier or classify
     clock = policy.clock
     attempts = 0
     counted = 0  # attempts that count against max_attempts
@@ -260,7 +265,7 @@ async def call_with_retries(
                 try:
                     response = await fn()
                 except Exception as exc:
-                    error = classify(exc)
+                    error = sort(exc)
                     if error is None:
                         raise
                     cause = exc

@@ -11,6 +11,7 @@ POST /_emulator/config           change quotas, limits and faults at runtime
 POST /_emulator/reset            forget contacts, templates and counters ({"settings": true}
                                  also restores the start-up quotas, limits and faults)
 POST /_emulator/complete-tasks   end every active task
+POST /_emulator/delete-contact   forget one contact ({"contact_id": ...}): a task that was lost
 POST /_emulator/expire-credentials  expire session tokens now ({"access_key_ids": [...]})
 """
 
@@ -112,6 +113,15 @@ def add_routes(app: web.Application, backend: Backend) -> None:
         ended = backend.state.complete_all(backend.clock())
         return _json({"completed": ended})
 
+    async def delete_contact(request: web.Request) -> web.Response:
+        try:
+            body = await _body(request)
+        except UsageError as exc:
+            return _json({"Message": str(exc)}, status=400)
+        if not backend.state.forget(str(body.get("contact_id"))):
+            return _json({"Message": "no such contact"}, status=404)
+        return _json({"deleted": body["contact_id"]})
+
     async def expire_credentials(request: web.Request) -> web.Response:
         try:
             body = await _body(request)
@@ -128,3 +138,4 @@ def add_routes(app: web.Application, backend: Backend) -> None:
     app.router.add_post("/_emulator/reset", guarded(reset))
     app.router.add_post("/_emulator/complete-tasks", guarded(complete_tasks))
     app.router.add_post("/_emulator/expire-credentials", guarded(expire_credentials))
+    app.router.add_post("/_emulator/delete-contact", guarded(delete_contact))

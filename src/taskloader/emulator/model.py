@@ -32,6 +32,7 @@ OPERATIONS: tuple[str, ...] = (
     "UpdateContact",
     "ListContactReferences",
     "DescribeContact",
+    "StopContact",
     "ListContactFlows",
     "ListQuickConnects",
 )

@@ -1,4 +1,4 @@
-"""Operations on existing contacts: Transfer, Update, ListContactReferences and Describe."""
+"""Operations on existing contacts: Transfer, Update, Stop, ListContactReferences, Describe."""
 
 from __future__ import annotations
 
@@ -92,12 +92,7 @@ def transfer_contact(b: Backend, op: OperationSpec, p: dict[str, Any]) -> dict[s
 
 def update_contact(b: Backend, op: OperationSpec, p: dict[str, Any]) -> dict[str, Any]:
     instance = b.instance(op, p["InstanceId"])
-    if instance.active_region and instance.active_region != b.world.region:
-        raise ApiError(
-            "InvalidActiveRegionException",
-            f"The instance's traffic is active in {instance.active_region}, not in "
-            f"{b.world.region}; update the contact there.",
-        )
+    _check_active_region(b, instance.active_region, "update")
     contact = b.contact(instance.id, p["ContactId"])
     if not any(p.get(k) is not None for k in _UPDATABLE):
         raise ApiError("InvalidRequestException", "Pass at least one contact property to update.")
@@ -139,6 +134,30 @@ def update_contact(b: Backend, op: OperationSpec, p: dict[str, Any]) -> dict[str
         b.state.schedule(contact)
     b.state.save_contact(contact)
     return {}
+
+
+def stop_contact(b: Backend, op: OperationSpec, p: dict[str, Any]) -> dict[str, Any]:
+    """StopContact ends a task "in any state" (the model's docs); an ended one cannot be ended
+    again (ContactNotFoundException, 410). The active-task quota is freed at once."""
+    instance = b.instance(op, p["InstanceId"])
+    _check_active_region(b, instance.active_region, "stop")
+    contact = b.contact(instance.id, p["ContactId"])
+    if not contact.active:
+        raise ApiError(
+            "ContactNotFoundException",
+            f"Contact {contact.id!r} is not active: it has already ended.",
+        )
+    b.state.end(contact, b.clock())
+    return {}
+
+
+def _check_active_region(b: Backend, active_region: str | None, verb: str) -> None:
+    if active_region and active_region != b.world.region:
+        raise ApiError(
+            "InvalidActiveRegionException",
+            f"The instance's traffic is active in {active_region}, not in "
+            f"{b.world.region}; {verb} the contact there.",
+        )
 
 
 def list_contact_references(b: Backend, op: OperationSpec, p: dict[str, Any]) -> dict[str, Any]:

@@ -42,6 +42,7 @@ OPERATIONS: dict[str, Operation] = {
     "UpdateContact": ops_contacts.update_contact,
     "ListContactReferences": ops_contacts.list_contact_references,
     "DescribeContact": ops_contacts.describe_contact,
+    "StopContact": ops_contacts.stop_contact,
     "ListContactFlows": ops_resources.list_contact_flows,
     "ListQuickConnects": ops_resources.list_quick_connects,
 }

@@ -29,7 +29,7 @@ class Quota:
 #: Connect's default API rate quotas (per account and Region), from the service quotas page.
 DEFAULT_QUOTAS: Mapping[str, Quota | None] = {
     op: Quota(10.0, 15)
-    if op in ("UpdateContact", "ListContactReferences", "DescribeContact")
+    if op in ("UpdateContact", "ListContactReferences", "DescribeContact", "StopContact")
     else Quota(2.0, 5)
     for op in OPERATIONS
 }

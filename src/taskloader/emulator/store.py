@@ -191,6 +191,25 @@ class State:
         self._deadlines.clear()
         return ended
 
+    def end(self, contact: ContactRecord, now: float) -> None:
+        """End one active contact now (StopContact): it leaves the active-task count."""
+        contact.disconnected = now
+        self.active[contact.instance_id].pop(contact.id, None)
+        self.save_contact(contact)
+
+    def forget(self, contact_id: str) -> bool:
+        """Delete a contact as if it never existed (a test's lost task); False if unknown."""
+        contact = self.contacts.pop(contact_id, None)
+        if contact is None:
+            return False
+        self.active[contact.instance_id].pop(contact_id, None)
+        if contact.client_token is not None:
+            key = (contact.instance_id, contact.client_token)
+            self.tokens.pop(key, None)
+        if self._persistence is not None:
+            self._persistence.delete("contact", contact_id)
+        return True
+
     def active_count(self, instance_id: str) -> int:
         return len(self.active.get(instance_id, ()))
 

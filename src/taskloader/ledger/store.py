@@ -197,14 +197,16 @@ class Ledger(LedgerReader):
         except sqlite3.Error as exc:
             raise LedgerError(str(self.path), f"write failed: {exc}") from exc
 
-    def redrive_failed(self) -> int:
-        """Turn the current pass's ``failed`` rows back into ``pending`` (same token)."""
+    def redrive_failed(self, *, succeeded: bool = False) -> int:
+        """Turn the current pass's ``failed`` rows (and ``succeeded`` ones: a read-only
+        operation such as verify that checks every row anew) back into ``pending``."""
+        statuses = "('failed', 'succeeded')" if succeeded else "('failed')"
         with self._mu:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
                 cur = self._conn.execute(
                     "UPDATE records SET status = 'pending', error_code = NULL, "
-                    "error_message = NULL WHERE status = 'failed' AND pass = ?",
+                    f"error_message = NULL WHERE status IN {statuses} AND pass = ?",
                     (self.pass_no,),
                 )
                 integrity.stamp_commit(self._conn)

@@ -11,47 +11,39 @@ ledger, in input order.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
 from functools import partial
 from typing import Any
 
 import anyio
 import structlog
 
-from taskloader.connect.client import connect_client
-from taskloader.connect.pacing import Pacer
 from taskloader.connect.quota_gate import QuotaGate
 from taskloader.connect.retry import RetryPolicy
-from taskloader.errors import TaskloaderError
 from taskloader.input.location import input_changed, input_identity, input_rows, spooled
-from taskloader.ledger.store import Ledger, LedgerTarget, RowOutcome, RowStatus
+from taskloader.ledger.store import Ledger, LedgerTarget
 from taskloader.run import options
 from taskloader.run.attachments import open_attachments
-from taskloader.run.control import RunControl, StopReason, watch_signals
-from taskloader.run.feed import LedgerFeed
+from taskloader.run.control import RunControl, StopReason
+from taskloader.run.engine import (
+    api_client,
+    bare_errors,
+    finish,
+    ledger_writer,
+    run_stages,
+    sending_for,
+    with_signals,
+)
+from taskloader.run.feed import LedgerFeed, rebuild_import
 from taskloader.run.plan import Confirm, RunPlan
 from taskloader.run.preflight import Preflight, check_run_template, derived_batch_id, preflight
 from taskloader.run.prepare import Preparer
-from taskloader.run.progress import RunStats, report_progress
-from taskloader.run.recorder import LedgerWriter
-from taskloader.run.report import RunReport, exit_code_for, write_run_results
-from taskloader.run.sender import Sending, Work, sender
+from taskloader.run.progress import RunStats
+from taskloader.run.report import RunReport, exit_code_for
 from taskloader.run.workspace import Workspace, WorkspaceOptions, open_workspace, probe_writable
 from taskloader.settings import Settings
 from taskloader.templates.cache import template_cache_for
 
 log = structlog.get_logger(__name__)
-
-
-@asynccontextmanager
-async def _client(settings: Settings, client: Any) -> AsyncIterator[Any]:
-    if client is not None:
-        yield client
-        return
-    aws = options.aws_options(settings)
-    async with connect_client(aws, pool=settings.concurrency + 4) as opened:
-        yield opened
 
 
 async def run_import(
@@ -72,17 +64,19 @@ async def run_import(
     SIGINT/SIGTERM are handled from the first await to the last, result files and S3 uploads
     included: a signal while the run finishes up never kills it half-way.
     """
-    control = RunControl()
-    hard_stop = anyio.CancelScope()
-    with _bare_errors():
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(watch_signals, control, hard_stop)
-            report = await _import(
-                location, settings, control, hard_stop,
-                client=client, tty=tty, policy=policy, gate=gate, confirm=confirm,
-            )  # fmt: skip
-            tg.cancel_scope.cancel()
-    return report
+    return await with_signals(
+        lambda control, hard_stop: _import(
+            location,
+            settings,
+            control,
+            hard_stop,
+            client=client,
+            tty=tty,
+            policy=policy,
+            gate=gate,
+            confirm=confirm,
+        )
+    )
 
 
 async def _import(
@@ -111,7 +105,7 @@ async def _import(
         stats = RunStats()
         async with (
             open_workspace(where, location, on_lock_lost=lock_lost) as workspace,
-            _client(settings, client) as api,
+            api_client(settings, client) as api,
             open_attachments(aws, settings.attachment_url_ttl) as attachments,
         ):
             await probe_writable(workspace.results_dir)
@@ -136,21 +130,14 @@ async def _import(
                 stats.total, stats.skipped, stats.invalid = plan.rows, plan.done, plan.invalid
                 if await _declined(confirm, plan, control):
                     control.stop(StopReason.DECLINED, "the plan was not confirmed")
-                feed = LedgerFeed(preparer, ledger, control, source)
-                sending = _sending(
+                feed = LedgerFeed(partial(rebuild_import, preparer, source), ledger, control)
+                sending = sending_for(
                     settings, api, instance_id, control, stats, policy, gate, attachments.presigned
                 )
-                writer = LedgerWriter(
-                    ledger,
-                    stats,
-                    control,
-                    max_failures=settings.max_failures,
-                    max_failure_rate=settings.max_failure_rate,
-                    max_consecutive_failures=settings.max_consecutive_failures,
-                )
+                writer = ledger_writer(settings, ledger, stats, control)
                 if not control.stopped:
-                    with hard_stop, _bare_errors():
-                        await _run_stages(settings, feed, sending, writer, tty, workspace, ledger)
+                    with hard_stop, bare_errors():
+                        await run_stages(settings, feed, sending, writer, tty, workspace, ledger)
                 interrupted = hard_stop.cancelled_caught
                 if not interrupted and await input_changed(source, aws, fingerprint, etag):
                     control.stop(
@@ -159,16 +146,9 @@ async def _import(
                         "were imported: run again with --force to import it as it is now (rows "
                         "are matched by key: none is sent twice)",
                     )
-                counts = await anyio.to_thread.run_sync(ledger.counts)
-                snapshot = {
-                    **stats.snapshot(),
-                    "stop_reason": control.reason.value if control.reason else None,
-                    "batch_id": ledger.batch_id,
-                }
-                results = None
-                if not interrupted:
-                    results = await write_run_results(ledger, workspace, snapshot, control, counts)
-                await workspace.publish(ledger, results=results is not None)
+                counts, snapshot, results = await finish(
+                    ledger, workspace, stats, control, interrupted=interrupted
+                )
             finally:
                 with anyio.CancelScope(shield=True):
                     await anyio.to_thread.run_sync(ledger.close)
@@ -245,114 +225,3 @@ async def _plan(
         rate=settings.rate,
         templates=found.templates,
     )
-
-
-def _sending(
-    settings: Settings,
-    api: Any,
-    instance_id: str,
-    control: RunControl,
-    stats: RunStats,
-    policy: RetryPolicy | None,
-    gate: QuotaGate | None,
-    presign: Any = None,
-) -> Sending:
-    return Sending(
-        client=api,
-        instance_id=instance_id,
-        pacer=Pacer(settings.rate, settings.burst),
-        gate=gate or QuotaGate(quota_wait=settings.quota_wait),
-        policy=policy
-        or RetryPolicy(
-            max_attempts=settings.max_attempts,
-            base=settings.backoff_base,
-            cap=max(settings.backoff_cap, settings.backoff_base),
-            deadline=settings.row_deadline,
-        ),
-        control=control,
-        stats=stats,
-        presign=presign,
-    )
-
-
-@contextmanager
-def _bare_errors() -> Iterator[None]:
-    """Re-raise a fatal API error or a file error from inside the task groups bare (not in an
-    exception group), so the CLI prints its message and exits with its code, not a traceback."""
-    try:
-        yield
-    except BaseExceptionGroup as group:
-        error: BaseException | None = group.split(TaskloaderError)[0]
-        while isinstance(error, BaseExceptionGroup):
-            error = error.exceptions[0]
-        if error is None:
-            raise
-        raise error from None
-
-
-async def _run_stages(
-    settings: Settings,
-    feed: LedgerFeed,
-    sending: Sending,
-    writer: LedgerWriter,
-    tty: bool | None,
-    workspace: Workspace,
-    ledger: Ledger,
-) -> None:
-    control, stats = sending.control, sending.stats
-    work_tx, work_rx = anyio.create_memory_object_stream[Work](settings.concurrency)
-    out_tx, out_rx = anyio.create_memory_object_stream[RowOutcome](OUTCOME_BUFFER)
-    senders_scope = anyio.CancelScope()
-    async with anyio.create_task_group() as outer:
-        outer.start_soon(
-            partial(report_progress, stats, interval=settings.progress_interval, tty=tty)
-        )
-        outer.start_soon(_grace_timer, control, senders_scope, settings.grace_period, sending.gate)
-        outer.start_soon(workspace.run_checkpoints, ledger, settings.checkpoint_interval)
-        async with anyio.create_task_group() as stages:
-            stages.start_soon(writer.run, out_rx)
-            stages.start_soon(
-                _senders, sending, work_rx, out_tx.clone(), senders_scope, settings.concurrency
-            )
-            async with work_tx, out_tx:
-                await feed.produce(work_tx, out_tx)
-        outer.cancel_scope.cancel()
-
-
-OUTCOME_BUFFER = 1024
-
-
-async def _grace_timer(
-    control: RunControl, senders: anyio.CancelScope, grace: float, gate: QuotaGate
-) -> None:
-    """Once the run is stopping, give in-flight calls ``grace`` seconds, then cancel them.
-
-    During an active-task quota pause the senders wait at the gate (at most one probe is in
-    flight), so there is nothing to wait for: they are cancelled at once and their rows left
-    ``unprocessed`` (a cancelled probe is re-sent on resume with the same ClientToken).
-    """
-    await control.stopping.wait()
-    with anyio.move_on_after(grace) as waited:
-        await gate.wait_paused()
-        log.warning("run.stop_during_quota_pause")
-    if waited.cancelled_caught:
-        log.warning("run.grace_expired", grace_s=grace)
-    if not senders.cancel_called:
-        senders.cancel()
-
-
-async def _senders(
-    sending: Sending,
-    work: Any,
-    outcomes: Any,
-    scope: anyio.CancelScope,
-    count: int,
-) -> None:
-    async with work, outcomes:
-        with scope:
-            async with anyio.create_task_group() as tg:
-                for _ in range(count):
-                    tg.start_soon(sender, sending, work.clone(), outcomes.clone())
-        # Cancelled by the grace timer: rows still queued were never sent.
-        async for item in work:
-            await outcomes.send(item.outcome(RowStatus.UNPROCESSED))

@@ -1,9 +1,10 @@
-"""The senders: each takes validated rows off a stream and creates one task per row.
+"""The senders: each takes validated rows off a stream and makes one call of the run's
+operation per row (StartTaskContact for `run`; see :mod:`taskloader.run.operation`).
 
-Every StartTaskContact carries a ClientToken derived from the batch id and the row key, so the
-same row gets the same token on every retry, after a crash, on resume, and when the same file is
-run again with the same batch id. Amazon Connect returns the original ContactId for a repeated
-token instead of creating a second task.
+Every StartTaskContact (and TransferContact) carries a ClientToken derived from the batch id
+and the row key, so the same row gets the same token on every retry, after a crash, on resume,
+and when the same file is run again with the same batch id. Amazon Connect returns the original
+ContactId for a repeated token instead of creating a second task (or transfer).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from taskloader.connect.retry import Attempt, OutcomeKind, RetryPolicy, call_wit
 from taskloader.errors import FatalApiError
 from taskloader.ledger.store import RowOutcome, RowStatus
 from taskloader.run.control import RunControl, StopReason
+from taskloader.run.operation import START_TASK, Operation
 from taskloader.run.progress import RunStats
 
 log = structlog.get_logger(__name__)
@@ -37,12 +39,12 @@ def client_token(batch_id: str, key: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Work:
-    """One valid row on its way to StartTaskContact."""
+    """One valid row on its way to the API (``token``: None for an operation without one)."""
 
     number: int
     line: int
     key: str
-    token: str
+    token: str | None
     params: dict[str, Any]
     raw: dict[str, Any]
     ident: str | None = None
@@ -77,6 +79,8 @@ class Sending:
     stats: RunStats
     #: the request as sent: each ``s3://`` attachment presigned (run.attachments), per attempt
     presign: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
+    #: the API each row calls, and how its errors are sorted
+    operation: Operation = START_TASK
 
 
 async def sender(
@@ -111,15 +115,19 @@ async def sender(
 
 
 async def _send_one(ctx: Sending, item: Work) -> RowOutcome:
-    params = {"InstanceId": ctx.instance_id, "ClientToken": item.token, **item.params}
+    op = ctx.operation
+    params: dict[str, Any] = {"InstanceId": ctx.instance_id}
+    if op.client_token and item.token is not None:
+        params["ClientToken"] = item.token
+    params.update(item.params)
     times: list[datetime] = []
 
     async def call() -> Any:
         if ctx.control.stopped:
             raise _Stopped
         if ctx.presign is not None and "Attachments" in params:
-            return await ctx.client.start_task_contact(**await ctx.presign(params))
-        return await ctx.client.start_task_contact(**params)
+            return await op.call(ctx.client, await ctx.presign(params))
+        return await op.call(ctx.client, params)
 
     def on_attempt(attempt: Attempt) -> None:
         times.append(datetime.now(UTC))
@@ -143,7 +151,12 @@ async def _send_one(ctx: Sending, item: Work) -> RowOutcome:
 
     try:
         outcome = await call_with_retries(
-            call, policy=ctx.policy, pacer=ctx.pacer, gate=ctx.gate, on_attempt=on_attempt
+            call,
+            policy=ctx.policy,
+            pacer=ctx.pacer,
+            gate=ctx.gate,
+            on_attempt=on_attempt,
+            classifier=op.classify,
         )
     except _Stopped:
         return done(RowStatus.UNPROCESSED)
@@ -152,7 +165,8 @@ async def _send_one(ctx: Sending, item: Work) -> RowOutcome:
         return done(RowStatus.UNPROCESSED, error_code=exc.code, error_message=exc.reason)
     if outcome.kind is OutcomeKind.SUCCEEDED:
         assert outcome.response is not None
-        return done(RowStatus.SUCCEEDED, contact_id=outcome.response["ContactId"])
+        status, fields = op.judge(outcome.response, item.key)
+        return done(status, **fields)
     if outcome.kind is OutcomeKind.QUOTA_EXPIRED:
         ctx.control.stop(StopReason.QUOTA_WAIT, "the active-task quota did not drain in time")
         return done(RowStatus.UNPROCESSED)

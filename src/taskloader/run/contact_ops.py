@@ -1,0 +1,159 @@
+"""The operations on existing contacts: UpdateContact, TransferContact, StopContact.
+
+A row is a ``contact_id`` plus the operation's columns (from a file, or from an import's ledger
+with the values given as flags). :func:`contact_request` turns one into the API's parameters or
+into the problems that make it invalid; it is pure and runs at the pre-flight pass (staging)
+and again at the send pass (rebuilding the row from the ledger).
+
+Default quotas (per account and Region, Amazon Connect's API quota table; see
+docs/architecture.md "Operations"): TransferContact 2/s burst 5 (the default of every API not
+listed), UpdateContact and StopContact 10/s burst 15 (listed exceptions).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from taskloader.input.readers import fold
+from taskloader.mapping.rules import Code, Problem
+from taskloader.run.operation import ContactOperation
+from taskloader.run.verify import VERIFY
+
+UPDATE = ContactOperation("update", "UpdateContact", "update_contact", 10.0, 15, client_token=False)
+#: TransferContact takes a ClientToken: a resend after a lost answer is the same transfer.
+#: ServiceQuotaExceededException there is the task's 11 transfers: the row's failure.
+TRANSFER = ContactOperation(
+    "transfer", "TransferContact", "transfer_contact", 2.0, 5, client_token=True, quota_is_row=True
+)
+STOP = ContactOperation("stop", "StopContact", "stop_contact", 10.0, 15, client_token=False)
+
+OPERATIONS = {op.name: op for op in (UPDATE, TRANSFER, STOP, VERIFY)}
+
+#: Every operation's columns besides ``contact_id`` (``ref.<name>`` too for update).
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "update": ("name", "description"),
+    "transfer": ("queue_id", "user_id", "contact_flow_id"),
+    "stop": (),
+    "verify": ("key", "expected"),
+}
+
+MAX_CONTACT_ID = 256
+MAX_NAME = 1024
+MAX_DESCRIPTION = 4096
+MAX_ID = 500
+
+
+def contact_key(values: Mapping[str, Any]) -> str | None:
+    """The row's ``contact_id`` (its key in the operation's ledger), None when blank."""
+    value = _text(values, "contact_id")
+    return value or None
+
+
+def contact_request(
+    op: ContactOperation, values: Mapping[str, Any]
+) -> tuple[dict[str, Any], list[Problem]]:
+    """The request of ``op`` for one row (without InstanceId/ClientToken), or its problems."""
+    problems: list[Problem] = []
+    contact = contact_key(values)
+    if contact is None:
+        problems.append(_problem(Code.REQUIRED_FIELD_MISSING, "contact_id", "is empty"))
+    elif len(contact) > MAX_CONTACT_ID:
+        problems.append(
+            _problem(Code.VALUE_TOO_LONG, "contact_id", f"is over {MAX_CONTACT_ID} characters")
+        )
+    params: dict[str, Any] = {"ContactId": contact}
+    unknown = [c for c in values if not _known(op.name, c)]
+    for column in unknown:
+        problems.append(_problem(Code.UNKNOWN_COLUMN, column, f"is not a {op.name} column"))
+    if op.name == "update":
+        params.update(_update(values, problems))
+    elif op.name == "transfer":
+        params.update(_transfer(values, problems))
+    elif op.name == "verify":
+        params.update(_verify(values, problems))
+    return params, problems
+
+
+def _update(values: Mapping[str, Any], problems: list[Problem]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for column, member, limit in (("name", "Name", MAX_NAME), ("description", "Description",
+                                                                MAX_DESCRIPTION)):  # fmt: skip
+        value = _text(values, column)
+        if value:
+            if len(value) > limit:
+                problems.append(_problem(Code.TEXT_TOO_LONG, column, f"is over {limit} characters"))
+            out[member] = value
+    references = {
+        column[4:]: {"Type": "STRING", "Value": _text(values, column)}
+        for column in values
+        if fold(column).startswith("ref.") and _text(values, column)
+    }
+    if references:
+        out["References"] = references
+    if not out:
+        problems.append(
+            _problem(
+                Code.REQUIRED_FIELD_MISSING,
+                None,
+                "nothing to update: give name, description or ref.<name>",
+            )
+        )
+    return out
+
+
+def _transfer(values: Mapping[str, Any], problems: list[Problem]) -> dict[str, Any]:
+    queue, user, flow = (_text(values, c) for c in ("queue_id", "user_id", "contact_flow_id"))
+    out: dict[str, Any] = {}
+    if not flow:
+        problems.append(_problem(Code.NO_FLOW, "contact_flow_id", "is empty"))
+    else:
+        out["ContactFlowId"] = flow
+    if queue and user:
+        problems.append(
+            _problem(Code.INVALID_VALUE, "queue_id", "give queue_id or user_id, not both")
+        )
+    elif not queue and not user:
+        problems.append(_problem(Code.REQUIRED_FIELD_MISSING, "queue_id", "or user_id is needed"))
+    elif queue:
+        out["QueueId"] = queue
+    else:
+        out["UserId"] = user
+    for column, value in (("queue_id", queue), ("user_id", user), ("contact_flow_id", flow)):
+        if len(value) > MAX_ID:
+            problems.append(_problem(Code.VALUE_TOO_LONG, column, f"is over {MAX_ID} characters"))
+    return out
+
+
+def _verify(values: Mapping[str, Any], problems: list[Problem]) -> dict[str, Any]:
+    text = _text(values, "expected")
+    try:
+        expected = json.loads(text) if text else None
+    except ValueError:
+        expected = None
+    if not isinstance(expected, dict):
+        problems.append(
+            _problem(Code.UNKNOWN_TEMPLATE, "expected", "the import row could not be mapped again")
+        )
+        return {}
+    return {"Expected": expected}
+
+
+def _known(op: str, column: str) -> bool:
+    folded = fold(column)
+    if folded == "contact_id" or folded in COLUMNS[op]:
+        return True
+    return op == "update" and folded.startswith("ref.") and len(folded) > 4
+
+
+def _text(values: Mapping[str, Any], column: str) -> str:
+    for name, value in values.items():
+        if fold(name) == column or name == column:
+            return "" if value is None else str(value).strip()
+    return ""
+
+
+def _problem(code: Code, field: str | None, message: str) -> Problem:
+    where = f"{field} " if field else ""
+    return Problem(code, field, f"{where}{message}".strip())
