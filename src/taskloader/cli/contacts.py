@@ -116,7 +116,7 @@ def _execute(
         report = await run_contacts(
             op, source, settings, pace=pace, confirm=confirm if interactive else None
         )
-        _print(report)
+        _print(report, redrive=op is not VERIFY)  # verify's rows are checks, not sends
         return report.exit_code
 
     raise SystemExit(run_async(main))

@@ -139,7 +139,7 @@ def _confirm(plan: RunPlan) -> bool:
     return click.confirm(f"Create {plan.to_send} tasks?", default=False, err=True)
 
 
-def _print(report: RunReport) -> None:
+def _print(report: RunReport, *, redrive: bool = True) -> None:
     """The short human summary at the end of a run, on standard error: what happened, where the
     ledger and result files are, and the next command for each kind of row left."""
     counts = report.counts
@@ -173,7 +173,7 @@ def _print(report: RunReport) -> None:
                 f"  list the rows not sent: taskloader ledger export {report.ledger} "
                 "--status pending --status unprocessed --out unprocessed.csv"
             )
-    if counts.get("failed"):
+    if counts.get("failed") and redrive:
         where = f" (listed in {_in_results(report, files.failed.name)})" if files else ""
         steps.append(f"send the failed rows again: the same command with --redrive-failed{where}")
     if counts.get("invalid"):
