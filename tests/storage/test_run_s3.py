@@ -100,3 +100,33 @@ async def test_a_live_s3_lock_refuses_a_second_run(
             await run_import(f"s3://{bucket}/in/x.csv", settings, tty=False)
     assert info.value.exit_code == 2
     assert emulator.stats()["contacts_created"] == 0
+
+
+async def test_verify_with_an_s3_out_dir_uploads_its_own_result_files(
+    emulator: Any, client: Any, bucket: str, out: S3Url, tmp_path: Path
+) -> None:
+    """`contacts verify` with `--out-dir s3://`: verified.csv lands beside the ledger on S3."""
+    from taskloader.run.contact_ops import OPERATIONS
+    from taskloader.run.contact_rows import ContactSource
+    from taskloader.run.contacts import run_contacts
+    from tests.run.conftest import task_rows, write_csv
+
+    local = load_settings(
+        environ={},
+        flags={
+            "endpoint_url": emulator.url, "instance_id": emulator.instance_id,
+            "region": "us-east-1", "rate": 500.0, "burst": 50,
+            "ledger": str(tmp_path / "import" / "ledger.sqlite"),
+        },
+    )  # fmt: skip
+    imported = await run_import(str(write_csv(tmp_path / "t.csv", task_rows(5))), local)
+    assert imported.exit_code == 0
+    report = await run_contacts(
+        OPERATIONS["verify"], ContactSource(from_ledger=imported.ledger),
+        run_settings(emulator, out), pace=(200.0, 20), tty=False,
+    )  # fmt: skip
+    assert report.exit_code == 0 and report.counts["succeeded"] == 5
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert f"{out.key}verified.csv" in keys
+    body = client.get_object(Bucket=bucket, Key=f"{out.key}verified.csv")["Body"].read()
+    assert body.decode().count("\n") == 6  # header + 5 contacts

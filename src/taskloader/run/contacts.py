@@ -196,10 +196,9 @@ async def _run(
                         await run_stages(settings, feed, sending, writer, tty, ws, ledger)
                 interrupted = hard_stop.cancelled_caught
                 counts, snapshot, results = await finish(
-                    ledger, ws, stats, control, interrupted=interrupted
-                )
-                if verify and results is not None:
-                    await anyio.to_thread.run_sync(write_verify_results, ledger, ws.results_dir)
+                    ledger, ws, stats, control, interrupted=interrupted,
+                    more=write_verify_results if verify else None,
+                )  # fmt: skip
             finally:
                 with anyio.CancelScope(shield=True):
                     await anyio.to_thread.run_sync(ledger.close)

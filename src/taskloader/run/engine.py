@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from functools import partial
+from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
@@ -122,9 +123,10 @@ async def finish(
     control: RunControl,
     *,
     interrupted: bool,
+    more: Callable[[Ledger, Path], object] | None = None,
 ) -> tuple[dict[str, int], dict[str, Any], ResultFiles | None]:
-    """Counts, the summary's figures and the result files (none after a hard stop); then the
-    workspace's final upload."""
+    """Counts, the summary's figures and the result files (none after a hard stop), with the
+    operation's ``more`` files (blocking: run in a thread); then the workspace's final upload."""
     counts = await anyio.to_thread.run_sync(ledger.counts)
     snapshot = {
         **stats.snapshot(),
@@ -134,6 +136,8 @@ async def finish(
     results = None
     if not interrupted:
         results = await write_run_results(ledger, workspace, snapshot, control, counts)
+    if results is not None and more is not None:
+        await anyio.to_thread.run_sync(more, ledger, workspace.results_dir)
     await workspace.publish(ledger, results=results is not None)
     return counts, snapshot, results
 

@@ -27,7 +27,6 @@ import anyio
 
 from taskloader.aws import AwsOptions
 from taskloader.errors import UsageError
-from taskloader.ledger.results import result_names
 from taskloader.ledger.store import Ledger
 from taskloader.storage.s3 import is_s3
 from taskloader.storage.s3_dir import S3OutDir, open_s3_out_dir
@@ -69,8 +68,8 @@ class Workspace:
         with anyio.CancelScope(shield=True):
             snapshot = await anyio.to_thread.run_sync(ledger.backup_to, s3.snapshot_path)
             await s3.checkpoint(snapshot)
-            if results:
-                names = tuple(result_names(ledger.path).values())
+            if results:  # every file the run wrote there (verify adds its own), temp files not
+                names = await anyio.to_thread.run_sync(_written, self.results_dir)
                 await s3.upload_results(self.results_dir, names)
 
 
@@ -141,3 +140,10 @@ async def probe_writable(directory: Path) -> None:
                 probe_file.unlink(missing_ok=True)
 
     await anyio.to_thread.run_sync(probe)
+
+
+def _written(directory: Path) -> tuple[str, ...]:
+    """The result files in ``directory``: a run's own local folder in S3 mode."""
+    if not directory.is_dir():
+        return ()
+    return tuple(sorted(p.name for p in directory.iterdir() if p.is_file() and p.name[0] != "."))
