@@ -402,3 +402,21 @@ def test_a_stop_during_the_pre_flight_pass_sends_nothing_and_says_so(
     assert "nothing was sent" in proc.stderr_text()
     assert not any(e["event"] == "run.plan" for e in proc.events())
     assert emulator.contacts() == []
+
+
+async def test_ledger_summary_counts_keys_that_left_the_file(
+    run: Any, emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path / "tasks.csv", task_rows(6))
+    assert (await run(path)).exit_code == 0
+    write_csv(path, task_rows(4))  # two rows deleted
+    report = await run(path, force=True)
+    assert report.absent == 2 and report.counts["succeeded"] == 4
+    summary = subprocess.run(
+        [sys.executable, "-m", "taskloader", "ledger", "summary",
+         str(tmp_path / "out" / "ledger.sqlite"), "--format", "json"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    info = json.loads(summary.stdout)
+    assert (info["total"], info["absent_keys"], info["input_read_whole"]) == (4, 2, True)
+    assert len(emulator.contacts()) == 6  # nothing deleted, nothing sent again

@@ -76,7 +76,8 @@ def summary_cmd(ledger_path: str, fmt: str, region: str | None, profile: str | N
     """
     try:
         with _open(ledger_path, region, profile) as reader:
-            counts = reader.counts()
+            passed = reader.pass_counts()
+            counts = passed.counts
             info = {
                 "ledger": ledger_path,
                 "batch_id": reader.batch_id,
@@ -84,6 +85,10 @@ def summary_cmd(ledger_path: str, fmt: str, region: str | None, profile: str | N
                 "created_at": reader.created_at,
                 "total": sum(counts.values()),
                 "counts": counts,
+                # sent by an earlier run, their key no longer in the input (not in the total)
+                "absent_keys": passed.absent,
+                # False: the latest run stopped during its pre-flight pass (None: no such pass)
+                "input_read_whole": reader.pass_complete if reader.pass_no else None,
             }
     except TaskloaderError as exc:
         fail(exc)
@@ -106,6 +111,10 @@ def summary_cmd(ledger_path: str, fmt: str, region: str | None, profile: str | N
     table.add_section()
     table.add_row("total", str(info["total"]))
     console.print(table)
+    if passed.absent:
+        console.print(f"{passed.absent} rows sent earlier are no longer in the input")
+    if info["input_read_whole"] is False:
+        console.print("the latest run stopped before it had read the whole input")
     raise SystemExit(EXIT_OK)
 
 

@@ -159,6 +159,11 @@ def _print(report: RunReport, *, redrive: bool = True) -> None:
             f"  the input was read only up to row {report.read_only_to} (stopped before the "
             "first send): nothing was sent; the same command starts again"
         )
+    if report.absent:
+        lines.append(
+            f"  {report.absent} rows sent by an earlier run are no longer in the input (their "
+            "tasks stay; `taskloader ledger summary` counts them)"
+        )
     lines.append(f"ledger:  {report.ledger}")
     files = report.results
     if files is not None:

@@ -169,6 +169,7 @@ async def _import(
         control.detail,
         sent=stats.succeeded + stats.failed,
         read_only_to=None if found.complete else found.rows,
+        absent=plan.absent,
     )
 
 

@@ -27,6 +27,8 @@ class RunReport:
     sent: int = 0  # rows this run sent (succeeded or failed)
     #: Rows read by the pre-flight pass when it was stopped before the input's end (else None).
     read_only_to: int | None = None
+    #: Rows sent by an earlier run whose key is no longer in the input (an edited file).
+    absent: int = 0
 
 
 def exit_code_for(counts: dict[str, int], reason: StopReason | None) -> int:
