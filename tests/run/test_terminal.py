@@ -112,3 +112,52 @@ def test_the_summary_names_the_command_for_each_kind_of_row_left(
     assert f"taskloader ledger export {tmp_path / 'calls.ledger.sqlite'} --status pending" in err
     assert f"--redrive-failed (listed in {tmp_path / 'calls.failed.csv'})" in err
     assert "invalid" not in err.split("next:")[1]
+
+
+def answer_on_a_terminal(args: list[str], prompt: str, answer: str) -> tuple[int, str]:
+    """Run `taskloader ARGS` on a pty and type ``answer`` once ``prompt`` is shown."""
+    controller, terminal = pty.openpty()
+    env = {**os.environ, **FAST_ENV, "COLUMNS": "160", "LINES": "40", "TERM": "xterm-256color"}
+    proc = subprocess.Popen(
+        [str(TASKLOADER), *args], stdin=terminal, stdout=terminal, stderr=terminal, env=env
+    )
+    os.close(terminal)
+    seen, answered = b"", False
+    deadline = time.monotonic() + 90
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 0.2)
+            if ready:
+                try:
+                    data = os.read(controller, 65536)
+                except OSError:
+                    break
+                if not data:
+                    break
+                seen += data
+                if not answered and prompt.encode() in seen:
+                    os.write(controller, answer.encode() + b"\r")
+                    answered = True
+            elif proc.poll() is not None:
+                break
+        code = proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(controller)
+    return code, seen.decode("utf-8", errors="replace")
+
+
+@pytest.mark.parametrize(("answer", "created"), [("n", 0), ("y", 12)])
+def test_on_a_terminal_the_plan_is_shown_and_confirmed_before_sending(
+    emulator: EmulatorHandle, tmp_path: Path, answer: str, created: int
+) -> None:
+    path = write_csv(tmp_path / "calls.csv", task_rows(12))
+    args = ["run", str(path), *emulator_args(emulator), "--ledger", str(tmp_path / "l.sqlite")]
+    code, output = answer_on_a_terminal(args, "Create 12 tasks?", answer)
+    text = _CSI.sub("", output)
+    assert "target:" in text and emulator.instance_id in text, text
+    assert "12 to send" in text, text
+    assert len(emulator.contacts()) == created
+    assert code == (3 if answer == "n" else 0), text
