@@ -6,7 +6,10 @@ every other task waits on locks or events, which take no time.
 
 from __future__ import annotations
 
+import anyio
 import anyio.lowlevel
+
+from taskloader.connect.pacing import Pacer
 
 
 class FakeClock:
@@ -35,3 +38,20 @@ def max_window_excess(times: list[float], rate: float, burst: int) -> float:
         for j in range(i, len(times)):
             worst = max(worst, (j - i + 1) - (rate * (times[j] - start) + burst))
     return worst
+
+
+async def grant_times(pacer: Pacer, senders: int, total: int) -> list[float]:
+    """``senders`` tasks take ``total`` grants from ``pacer`` between them: the grant times."""
+    times: list[float] = []
+    left = total
+
+    async def sender() -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            times.append(await pacer.acquire())
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(senders):
+            tg.start_soon(sender)
+    return times

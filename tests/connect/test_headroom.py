@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 
-import anyio
 import pytest
 
 from taskloader.connect.pacing import Pacer
@@ -13,25 +12,9 @@ from taskloader.emulator.quotas import TokenBucket
 from taskloader.emulator.settings import Quota
 from taskloader.settings import Settings
 
-from .fakes import FakeClock
+from .fakes import FakeClock, grant_times
 
 DEFAULTS = Settings()
-
-
-async def _grants(pacer: Pacer, total: int, senders: int = 4) -> list[float]:
-    times: list[float] = []
-    left = total
-
-    async def sender() -> None:
-        nonlocal left
-        while left > 0:
-            left -= 1
-            times.append(await pacer.acquire())
-
-    async with anyio.create_task_group() as tg:
-        for _ in range(senders):
-            tg.start_soon(sender)
-    return times
 
 
 def _throttled(grants: list[float], quota: Quota, jitter: float, seed: int) -> int:
@@ -58,11 +41,11 @@ async def test_default_pacing_is_not_throttled_by_the_default_quota(seed: int) -
 
     clock = FakeClock()
     paced = Pacer(DEFAULTS.rate, DEFAULTS.burst, clock=clock, sleep=clock.sleep)
-    assert _throttled(await _grants(paced, 300), quota, jitter, seed) == 0
+    assert _throttled(await grant_times(paced, 4, 300), quota, jitter, seed) == 0
 
     clock = FakeClock()
     exact = Pacer(DEFAULTS.rate, DEFAULTS.burst, headroom=0.0, clock=clock, sleep=clock.sleep)
-    assert _throttled(await _grants(exact, 300), quota, jitter, seed) > 0
+    assert _throttled(await grant_times(exact, 4, 300), quota, jitter, seed) > 0
 
 
 def test_the_bucket_runs_under_the_configured_rate_and_burst() -> None:

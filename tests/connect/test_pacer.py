@@ -12,30 +12,14 @@ from hypothesis import strategies as st
 
 from taskloader.connect.pacing import Pacer
 
-from .fakes import FakeClock, max_window_excess
-
-
-async def _grant_times(pacer: Pacer, senders: int, total: int) -> list[float]:
-    times: list[float] = []
-    left = total
-
-    async def sender() -> None:
-        nonlocal left
-        while left > 0:
-            left -= 1
-            times.append(await pacer.acquire())
-
-    async with anyio.create_task_group() as tg:
-        for _ in range(senders):
-            tg.start_soon(sender)
-    return times
+from .fakes import FakeClock, grant_times, max_window_excess
 
 
 @pytest.mark.parametrize(("rate", "burst"), [(2.0, 5), (0.5, 1), (10.0, 3), (7.3, 12)])
 async def test_sends_never_exceed_rate_times_window_plus_burst(rate: float, burst: int) -> None:
     clock = FakeClock()
     pacer = Pacer(rate, burst, headroom=0.0, clock=clock, sleep=clock.sleep)
-    times = await _grant_times(pacer, senders=8, total=300)
+    times = await grant_times(pacer, senders=8, total=300)
     assert max_window_excess(times, rate, burst) <= 1e-6
     # The bound is tight: the bucket really does deliver the full rate once the burst is spent.
     assert times[-1] == pytest.approx((len(times) - burst) / rate, rel=1e-6)
@@ -44,7 +28,7 @@ async def test_sends_never_exceed_rate_times_window_plus_burst(rate: float, burs
 async def test_start_up_burst_is_exactly_burst() -> None:
     clock = FakeClock()
     pacer = Pacer(2.0, 5, headroom=0.0, clock=clock, sleep=clock.sleep)
-    times = await _grant_times(pacer, senders=20, total=8)
+    times = await grant_times(pacer, senders=20, total=8)
     assert times[:5] == [0.0] * 5
     assert times[5:] == pytest.approx([0.5, 1.0, 1.5])
 
@@ -52,9 +36,9 @@ async def test_start_up_burst_is_exactly_burst() -> None:
 async def test_idle_bucket_refills_only_up_to_burst() -> None:
     clock = FakeClock()
     pacer = Pacer(2.0, 3, headroom=0.0, clock=clock, sleep=clock.sleep)
-    await _grant_times(pacer, senders=1, total=3)
+    await grant_times(pacer, senders=1, total=3)
     clock.now = 1000.0  # idle a long time: still only 3 at once
-    times = await _grant_times(pacer, senders=4, total=5)
+    times = await grant_times(pacer, senders=4, total=5)
     assert times == pytest.approx([1000.0, 1000.0, 1000.0, 1000.5, 1001.0])
 
 
@@ -100,7 +84,7 @@ def test_bound_holds_under_any_mix_of_idling_and_rate_changes(
 async def test_real_clock_at_high_rate_keeps_the_bound() -> None:
     """Real timers, R=400/s: the grant times the pacer reports obey the bound exactly."""
     pacer = Pacer(400.0, 5, headroom=0.0)
-    times = await _grant_times(pacer, senders=8, total=300)
+    times = await grant_times(pacer, senders=8, total=300)
     assert len(times) >= 300
     assert max_window_excess(times, 400.0, 5) <= 1e-6
 

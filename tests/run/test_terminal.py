@@ -20,8 +20,11 @@ from tests.run.conftest import FAST_ENV, TASKLOADER, emulator_args, task_rows, w
 _CSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-B]|\x1b[=>]")
 
 
-def run_on_a_terminal(args: list[str], timeout: float = 90.0) -> tuple[int, str]:
-    """Run `taskloader ARGS` with a pty for its stdin, stdout and stderr; (exit code, output)."""
+def run_on_a_terminal(
+    args: list[str], timeout: float = 90.0, *, answer: tuple[str, str] | None = None
+) -> tuple[int, str]:
+    """Run `taskloader ARGS` with a pty for its stdin, stdout and stderr; (exit code, output).
+    ``answer``: (prompt, reply) types the reply once the prompt is shown."""
     controller, terminal = pty.openpty()
     env = {**os.environ, **FAST_ENV, "COLUMNS": "160", "LINES": "40", "TERM": "xterm-256color"}
     env.pop("NO_COLOR", None)
@@ -42,6 +45,9 @@ def run_on_a_terminal(args: list[str], timeout: float = 90.0) -> tuple[int, str]
                 if not data:
                     break
                 chunks.append(data)
+                if answer is not None and answer[0].encode() in b"".join(chunks):
+                    os.write(controller, answer[1].encode() + b"\r")
+                    answer = None
             elif proc.poll() is not None:
                 break
         code = proc.wait(timeout=10)
@@ -114,48 +120,13 @@ def test_the_summary_names_the_command_for_each_kind_of_row_left(
     assert "invalid" not in err.split("next:")[1]
 
 
-def answer_on_a_terminal(args: list[str], prompt: str, answer: str) -> tuple[int, str]:
-    """Run `taskloader ARGS` on a pty and type ``answer`` once ``prompt`` is shown."""
-    controller, terminal = pty.openpty()
-    env = {**os.environ, **FAST_ENV, "COLUMNS": "160", "LINES": "40", "TERM": "xterm-256color"}
-    proc = subprocess.Popen(
-        [str(TASKLOADER), *args], stdin=terminal, stdout=terminal, stderr=terminal, env=env
-    )
-    os.close(terminal)
-    seen, answered = b"", False
-    deadline = time.monotonic() + 90
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([controller], [], [], 0.2)
-            if ready:
-                try:
-                    data = os.read(controller, 65536)
-                except OSError:
-                    break
-                if not data:
-                    break
-                seen += data
-                if not answered and prompt.encode() in seen:
-                    os.write(controller, answer.encode() + b"\r")
-                    answered = True
-            elif proc.poll() is not None:
-                break
-        code = proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(controller)
-    return code, seen.decode("utf-8", errors="replace")
-
-
 @pytest.mark.parametrize(("answer", "created"), [("n", 0), ("y", 12)])
 def test_on_a_terminal_the_plan_is_shown_and_confirmed_before_sending(
     emulator: EmulatorHandle, tmp_path: Path, answer: str, created: int
 ) -> None:
     path = write_csv(tmp_path / "calls.csv", task_rows(12))
     args = ["run", str(path), *emulator_args(emulator), "--ledger", str(tmp_path / "l.sqlite")]
-    code, output = answer_on_a_terminal(args, "Create 12 tasks?", answer)
+    code, output = run_on_a_terminal(args, answer=("Create 12 tasks?", answer))
     text = _CSI.sub("", output)
     assert "target:" in text and emulator.instance_id in text, text
     assert "12 to send" in text, text

@@ -20,7 +20,7 @@ import anyio
 
 from taskloader.aws import AwsOptions
 from taskloader.errors import InputFileError, StoppedError
-from taskloader.input.readers import RowReader, SourceOptions, open_rows, read_rows
+from taskloader.input.readers import RowReader, SourceOptions, open_rows, opening, read_rows
 from taskloader.input.s3 import head_s3_input, open_s3_input
 from taskloader.storage.s3 import S3Url, is_s3
 
@@ -86,14 +86,8 @@ async def input_identity(location: str, aws: AwsOptions) -> tuple[str | None, st
     if is_s3(location):
         info = await anyio.to_thread.run_sync(head_s3_input, S3Url.parse_object(location), aws)
         return info.fingerprint, info.etag
-    try:
+    with opening(location):
         return await anyio.to_thread.run_sync(fingerprint_file, location), None
-    except FileNotFoundError:
-        raise InputFileError(location, "file not found") from None
-    except IsADirectoryError:
-        raise InputFileError(location, "is a directory, not a file") from None
-    except PermissionError:
-        raise InputFileError(location, "permission denied") from None
 
 
 SPOOL_BLOCK = 1 << 20

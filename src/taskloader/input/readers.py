@@ -120,19 +120,26 @@ def read_rows(stream: BinaryIO | IO[bytes], name: str, options: SourceOptions) -
 
 
 @contextlib.contextmanager
-def open_rows(path: str, options: SourceOptions) -> Iterator[RowReader]:
-    """Open ``path`` (``-`` is stdin) and read its rows; the file is closed on exit."""
-    if path == "-":
-        yield read_rows(sys.stdin.buffer, "-", options)
-        return
+def opening(path: str) -> Iterator[None]:
+    """Turn the errors of opening the local file ``path`` into its file-level error."""
     try:
-        fh = Path(path).open("rb")  # noqa: SIM115 - closed below, after the caller is done
+        yield
     except FileNotFoundError:
         raise InputFileError(path, "file not found") from None
     except IsADirectoryError:
         raise InputFileError(path, "is a directory, not a file") from None
     except PermissionError:
         raise InputFileError(path, "permission denied") from None
+
+
+@contextlib.contextmanager
+def open_rows(path: str, options: SourceOptions) -> Iterator[RowReader]:
+    """Open ``path`` (``-`` is stdin) and read its rows; the file is closed on exit."""
+    if path == "-":
+        yield read_rows(sys.stdin.buffer, "-", options)
+        return
+    with opening(path):
+        fh = Path(path).open("rb")  # noqa: SIM115 - closed below, after the caller is done
     with fh:
         yield read_rows(fh, path, options)
 

@@ -10,10 +10,10 @@ import json
 import os
 import sqlite3
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -56,6 +56,7 @@ __all__ = [
 ]
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 
 class Ledger(LedgerReader):
@@ -142,19 +143,10 @@ class Ledger(LedgerReader):
         are kept from the first write; attempts add up.
         """
         with self._mu:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    pass_no = self.pass_no
-                    self._conn.executemany(UPSERT, (o.params(pass_no) for o in outcomes))
-                    integrity.stamp_commit(self._conn)
-                    self._conn.execute("COMMIT")
-                except BaseException:
-                    if self._conn.in_transaction:
-                        self._conn.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                raise LedgerError(str(self.path), f"write failed: {exc}") from exc
+            pass_no = self.pass_no
+            self._transaction(
+                lambda c: c.executemany(UPSERT, (o.params(pass_no) for o in outcomes))
+            )
 
     def set_columns(self, columns: Sequence[str]) -> None:
         """The input's column order as the latest pass read it (the result files use it)."""
@@ -183,13 +175,16 @@ class Ledger(LedgerReader):
         self._transaction(lambda c: write_meta(c, values))
         self._meta.update(values)
 
-    def _transaction(self, body: Any) -> None:
+    def _transaction(self, body: Callable[[sqlite3.Connection], T]) -> T:
+        """``body`` in one write transaction, stamped for the integrity checks; a SQLite error
+        (a full disk, a read-only file) is a LedgerError. The caller holds ``_mu``."""
         try:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                body(self._conn)
+                result = body(self._conn)
                 integrity.stamp_commit(self._conn)
                 self._conn.execute("COMMIT")
+                return result
             except BaseException:
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
@@ -201,20 +196,12 @@ class Ledger(LedgerReader):
         """Turn the current pass's ``failed`` rows (and ``succeeded`` ones: a read-only
         operation such as verify that checks every row anew) back into ``pending``."""
         statuses = "('failed', 'succeeded')" if succeeded else "('failed')"
+        sql = (
+            "UPDATE records SET status = 'pending', error_code = NULL, "
+            f"error_message = NULL WHERE status IN {statuses} AND pass = ?"
+        )
         with self._mu:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                cur = self._conn.execute(
-                    "UPDATE records SET status = 'pending', error_code = NULL, "
-                    f"error_message = NULL WHERE status IN {statuses} AND pass = ?",
-                    (self.pass_no,),
-                )
-                integrity.stamp_commit(self._conn)
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                raise LedgerError(str(self.path), f"write failed: {exc}") from exc
+            cur = self._transaction(lambda c: c.execute(sql, (self.pass_no,)))
         log.info("ledger_redrive", rows=cur.rowcount)
         return cur.rowcount
 
@@ -222,16 +209,7 @@ class Ledger(LedgerReader):
         """Store the run's settings (free-form JSON, no secrets) in the meta table."""
         value = json.dumps(dict(settings), sort_keys=True, default=str)
         with self._mu:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                write_meta(self._conn, {"settings": value})
-                integrity.stamp_commit(self._conn)
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                raise LedgerError(str(self.path), f"write failed: {exc}") from exc
-            self._meta["settings"] = value
+            self._write_meta({"settings": value})
 
     def backup_to(self, dest: str | os.PathLike[str]) -> Path:
         """Write a consistent single-file snapshot to ``dest`` (atomically) while the run goes on.

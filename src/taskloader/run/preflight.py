@@ -26,7 +26,7 @@ import structlog
 
 from taskloader.errors import UsageError
 from taskloader.input.readers import RowReader
-from taskloader.ledger.records import PassCounts, Staged, identity
+from taskloader.ledger.records import Staged, identity
 from taskloader.ledger.store import Ledger, RowStatus
 from taskloader.mapping.rules import Code, Problem
 from taskloader.run.prepare import Prepared, Preparer, read_in_chunks
@@ -47,12 +47,12 @@ def derived_batch_id(instance: str, fingerprint: str) -> str:
 
 @dataclass
 class Preflight:
-    """What the pass found: the counts of the plan, and the templates rows resolved to."""
+    """What the pass found: how far it read, and the templates rows resolved to (the plan's
+    counts are read from the ledger after it, once ``--redrive-failed`` had its say)."""
 
     rows: int = 0
     complete: bool = False  # the whole input was read (not stopped half-way by a signal)
     templates: dict[str, str] = field(default_factory=dict)  # reference -> template name
-    counts: PassCounts | None = None
 
 
 async def check_run_template(cache: TemplateCache, ref: str | None) -> None:
@@ -81,21 +81,17 @@ async def preflight(
     found = Preflight()
     await anyio.to_thread.run_sync(ledger.set_columns, list(reader.columns))
     await anyio.to_thread.run_sync(ledger.begin_pass)
-    complete = True
     async for chunk in read_in_chunks(reader, STAGE_CHUNK):
         prepared = await preparer.prepare_chunk(chunk)
         staged = [_staged(item, batch_id) for item in prepared]
         await anyio.to_thread.run_sync(ledger.stage, staged)
         found.rows += len(chunk)
         if stopped():
-            complete = False
             break
-    if complete:
+    else:
         await anyio.to_thread.run_sync(ledger.end_pass)
-    found.complete = complete
-    for ref, template in preparer.resolved().items():
-        found.templates[ref] = template
-    found.counts = await anyio.to_thread.run_sync(ledger.pass_counts)
+        found.complete = True
+    found.templates = preparer.resolved()
     return found
 
 
