@@ -419,3 +419,19 @@ async def test_ledger_summary_counts_keys_that_left_the_file(
     info = json.loads(summary.stdout)
     assert (info["total"], info["absent_keys"], info["input_read_whole"]) == (4, 2, True)
     assert len(emulator.contacts()) == 6  # nothing deleted, nothing sent again
+
+
+async def test_an_edited_file_whose_ledger_is_lost_creates_no_task_twice(
+    run: Any, emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    """The default batch id follows the file's name, not its content: imported, edited (a row
+    added, one deleted), resumed with --force, then the ledger lost and the edited file run
+    again with a new ledger: the tasks are answered by ClientToken, none is created twice."""
+    path = write_csv(tmp_path / "tasks.csv", task_rows(8))
+    assert (await run(path)).exit_code == 0
+    edited = [*task_rows(1, prefix="new"), *task_rows(8)[1:]]
+    write_csv(path, edited)
+    assert (await run(path, force=True)).exit_code == 0
+    report = await run(path, ledger=str(tmp_path / "elsewhere" / "ledger.sqlite"))
+    assert report.counts["succeeded"] == 8
+    assert_exactly_once(emulator, [f"r{n}" for n in range(8)] + ["new0"])

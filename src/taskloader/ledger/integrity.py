@@ -124,7 +124,7 @@ def _resend_advice(batch: str | None) -> str:
     return (
         "to resume anyway, move the ledger aside and rerun the same input with "
         f"{named} (without --batch-id the batch id is derived from the instance and the "
-        "input's content, so an unchanged input gets it back by itself): rows already created "
+        "input's name, so the same input gets it back by itself): rows already created "
         "get their existing task back by ClientToken, within Amazon Connect's idempotency window"
     )
 

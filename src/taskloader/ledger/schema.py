@@ -21,8 +21,8 @@ RESTORE_ADVICE = (
     "Do not delete it to start over: a new ledger cannot know which rows already became tasks. "
     "Restore it from a copy (with --out-dir s3://, the checkpoint there), or move it aside and "
     "rerun the same input with the --batch-id it was started with, if one was given (without "
-    "--batch-id the batch id is derived from the instance and the input's content, so an "
-    "unchanged input gets the same ClientTokens by itself, and Amazon Connect returns the "
+    "--batch-id the batch id is derived from the instance and the input's name, so the same "
+    "input gets the same ClientTokens by itself, and Amazon Connect returns the "
     "existing tasks within its idempotency window)"
 )
 

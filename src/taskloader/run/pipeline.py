@@ -35,7 +35,13 @@ from taskloader.run.engine import (
 )
 from taskloader.run.feed import LedgerFeed, rebuild_import
 from taskloader.run.plan import Confirm, RunPlan
-from taskloader.run.preflight import Preflight, check_run_template, derived_batch_id, preflight
+from taskloader.run.preflight import (
+    Preflight,
+    check_run_template,
+    derived_batch_id,
+    import_scope,
+    preflight,
+)
 from taskloader.run.prepare import Preparer
 from taskloader.run.progress import RunStats
 from taskloader.run.report import RunReport, exit_code_for
@@ -96,7 +102,7 @@ async def _import(
     reading = options.input_options(settings)
     async with spooled(location, stopped=lambda: control.stopped) as source:
         fingerprint, etag = await input_identity(source, aws)
-        default_batch = derived_batch_id(instance_id, fingerprint or location)
+        default_batch = derived_batch_id(instance_id, import_scope(location, fingerprint))
         where = WorkspaceOptions(settings.ledger, settings.out_dir, aws)
 
         def lock_lost(message: str) -> None:

@@ -31,6 +31,8 @@ from taskloader.ledger.store import Ledger, RowStatus
 from taskloader.mapping.rules import Code, Problem
 from taskloader.run.prepare import Prepared, Preparer, read_in_chunks
 from taskloader.run.sender import client_token
+from taskloader.run.workspace import input_file_name
+from taskloader.storage.s3 import is_s3
 from taskloader.templates.cache import TemplateCache, TemplateLookupError
 
 log = structlog.get_logger(__name__)
@@ -38,11 +40,21 @@ log = structlog.get_logger(__name__)
 STAGE_CHUNK = 2048
 
 
-def derived_batch_id(instance: str, fingerprint: str) -> str:
-    """The default batch id: the same input imported into the same instance gets the same id,
-    so a run whose ledger was lost derives the same ClientTokens instead of new ones."""
-    text = f"taskloader-batch\x00{instance}\x00{fingerprint}"
+def derived_batch_id(instance: str, scope: str) -> str:
+    """The default batch id: the same import (see :func:`import_scope`) into the same instance
+    gets the same id, so a run whose ledger was lost derives the same ClientTokens instead of
+    new ones."""
+    text = f"taskloader-batch\x00{instance}\x00{scope}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def import_scope(location: str, fingerprint: str | None) -> str:
+    """What names an import, as the ledger sees it: an S3 object by its URL, a local file by its
+    whole name (``callbacks.2026-06-01.csv``: an edited or moved file is the same import, as
+    with ``--force`` on its ledger), stdin by its content."""
+    if location == "-":
+        return f"stdin\x00{fingerprint}"
+    return location if is_s3(location) else f"file\x00{input_file_name(location)}"
 
 
 @dataclass
