@@ -352,7 +352,9 @@ def test_sigkill_mid_apply_then_reapply_converges(
         doc = {"Name": name, "ContactFlow": "Callback flow",
                "Fields": [{"Id": {"Name": "Task name"}, "Type": "NAME"}]}  # fmt: skip
         (files / f"{name.replace(' ', '-')}.json").write_text(json.dumps(doc))
-    emulator.configure(faults={"latency_ms": 150.0})
+    # Slow answers keep the kill inside the creates even on a loaded machine (a window of
+    # seconds between the second create and the last).
+    emulator.configure(faults={"latency_ms": 700.0})
     env = {**os.environ, "AWS_ENDPOINT_URL_CONNECT": emulator.url}
     log = tmp_path / "apply.log"
     with log.open("wb") as out:
