@@ -7,6 +7,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -180,3 +182,40 @@ def test_cli_port_in_use_is_reported(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "cannot start the emulator" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_request_begun_before_a_reset_changes_nothing_after_it(emulator: Any) -> None:
+    """A create sleeping in injected latency when the suite resets the emulator (its client was
+    killed, say) must not land in the state the next test starts from."""
+    emulator.configure(faults={"latency_ms": 1500.0})
+    client = boto3.client(
+        "connect", region_name=REGION, endpoint_url=emulator.url, config=NO_RETRIES
+    )
+    outcome: list[object] = []
+
+    def create() -> None:
+        try:
+            outcome.append(
+                client.create_task_template(
+                    InstanceId=emulator.instance_id,
+                    Name="Begun before the reset",
+                    Fields=[{"Id": {"Name": "Task name"}, "Type": "NAME"}],
+                )
+            )
+        except Exception as exc:  # the emulator closes the connection: any SDK error will do
+            outcome.append(exc)
+
+    worker = threading.Thread(target=create)
+    worker.start()
+    deadline = time.monotonic() + 10
+    while not emulator.stats()["requests_by_access_key"]:  # counted before the latency
+        assert time.monotonic() < deadline, "the create never reached the emulator"
+        time.sleep(0.02)
+    emulator.reset()
+    worker.join(timeout=30)
+    assert outcome and isinstance(outcome[0], Exception)
+    assert emulator.stats()["requests"].get("CreateTaskTemplate", {}) == {}
+    listed = boto3.client(
+        "connect", region_name=REGION, endpoint_url=emulator.url, config=NO_RETRIES
+    ).list_task_templates(InstanceId=emulator.instance_id)["TaskTemplates"]
+    assert listed == []

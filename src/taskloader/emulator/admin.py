@@ -99,6 +99,7 @@ def add_routes(app: web.Application, backend: Backend) -> None:
             body = await _body(request)
         except UsageError as exc:
             return _json({"Message": str(exc)}, status=400)
+        backend.generation += 1
         backend.state.reset()
         backend.quotas.reset()
         backend.expired_keys = frozenset()

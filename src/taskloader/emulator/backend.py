@@ -57,6 +57,9 @@ class Backend:
         self.expired_keys: frozenset[str] = frozenset()
         self.idempotency_window_s = settings.idempotency_window_s
         self.schedule_horizon_s = settings.schedule_horizon_s
+        #: Bumped by each reset: a request that began before it (one sleeping in injected
+        #: latency, say, from a client killed since) must not act on the state after it.
+        self.generation = 0
 
     def close(self) -> None:
         self.state.close()

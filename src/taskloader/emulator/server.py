@@ -88,6 +88,7 @@ def _operation_handler(backend: Backend, op: OperationSpec, impl: Operation) -> 
     async def handle(request: web.Request) -> web.StreamResponse:
         request_id = str(uuid.uuid4())
         state = backend.state
+        generation = backend.generation
         try:
             try:
                 raw = await request.read()
@@ -119,6 +120,10 @@ def _operation_handler(backend: Backend, op: OperationSpec, impl: Operation) -> 
                 raise ApiError("SerializationException", "The request body must be a JSON object.")
             params = op.bind(body, request.match_info, request.query)
             op.check(params)
+            if backend.generation != generation:
+                # Begun before a reset: it acts on nothing and counts nowhere.
+                _close(request)
+                return web.Response(status=204)
             result = impl(backend, op, params)
         except ApiError as err:
             response = error_response(backend, err, request_id)
