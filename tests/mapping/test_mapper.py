@@ -5,6 +5,7 @@ from __future__ import annotations
 import string
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -233,8 +234,14 @@ def test_template_ref_from_column_rename_or_default() -> None:
 
 # --- properties -------------------------------------------------------------------------
 
-_names = st.text(string.ascii_letters + " _", min_size=1, max_size=12).filter(
-    lambda s: s.strip() and not s.startswith(("attr.", "ref."))
+#: Names taskloader gives a meaning of its own: a template field may have one of them too.
+_RESERVED = ["Key", "template", "NAME", "Description", "References", "fields", "Attributes",
+             "attachments", "Scheduled_Time", "expiry_minutes", "contact_flow_id"]  # fmt: skip
+_names = st.one_of(
+    st.text(string.ascii_letters + " _", min_size=1, max_size=12).filter(
+        lambda s: s.strip() and not s.startswith(("attr.", "ref."))
+    ),
+    st.sampled_from(_RESERVED),
 )
 _word = st.text(string.ascii_lowercase, min_size=1, max_size=8)
 _EXAMPLES = {
@@ -258,7 +265,6 @@ _WIRE = {
 def template_and_row(draw: st.DrawFn) -> tuple[TaskTemplate, dict[str, str]]:
     # Field names are matched with letter case ignored: distinct after folding.
     names = draw(st.lists(_names, min_size=1, max_size=8, unique_by=lambda n: n.casefold()))
-    names = [n for n in names if n.casefold() not in ("template", "key", "name", "description")]
     types = [draw(st.sampled_from(sorted(_EXAMPLES))) for _ in names]
     fields = tuple(TemplateField(n, t) for n, t in zip(names, types, strict=True))
     values = {n: draw(_EXAMPLES[t]) for n, t in zip(names, types, strict=True)}
@@ -318,3 +324,35 @@ def test_columns_match_trimmed_and_case_folded() -> None:
     assert params["References"]["Amount"]["Value"] == "4"
     assert params["Attributes"] == {"Segment": "gold", "Tier": "1"}
     assert mapper.unknown_columns == ()
+
+
+@pytest.mark.parametrize("name", _RESERVED)
+def test_a_template_field_named_like_a_reserved_column_is_filled_from_it(name: str) -> None:
+    """A template's TEXT field ``References`` (or ``Key``, ``Description``...) is filled from the
+    column of that name: the field wins over the meaning taskloader gives the name, and a
+    ``key`` or ``template`` column keeps its role as well."""
+    tpl = TaskTemplate(id="t", arn="a", name="T", fields=(TemplateField(name, FieldType.TEXT),))
+    values = {"Task": "Call back", name: "value of the field"}
+    mapped = Mapper(MappingConfig(rename={"Task": "name"})).map_row(row(values), tpl)
+    assert mapped.problems == []
+    refs = mapped.request.params["References"]
+    assert refs == {name: {"Value": "value of the field", "Type": "STRING"}}
+    if name.casefold() == "key":
+        assert mapped.request.key == "value of the field"
+
+
+@pytest.mark.parametrize("column", ["References", "FIELDS", " attributes"])
+def test_a_nested_column_that_is_not_an_object_is_an_error_not_dropped(column: str) -> None:
+    """Without a template field of that name, ``References`` is JSONL's object of references in
+    any letter case; a text cell there is reported, never silently left out of the task."""
+    tpl = TaskTemplate(id="t", arn="a", name="T", fields=(TemplateField("Claim", FieldType.TEXT),))
+    mapped = Mapper().map_row(row({"name": "n", column: "some text"}), tpl)
+    assert [(p.field, p.code) for p in mapped.problems] == [(column, Code.INVALID_VALUE)]
+    inner = "Claim" if column == "FIELDS" else "Other"
+    nested = Mapper().map_row(row({"name": "n", column: {inner: "C-1"}}), tpl)
+    assert nested.problems == []
+    sent = {
+        **nested.request.params.get("References", {}),
+        **nested.request.params.get("Attributes", {}),
+    }
+    assert inner in sent

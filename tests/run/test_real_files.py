@@ -8,13 +8,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
+from click.testing import CliRunner
 
+from taskloader.cli import main
 from taskloader.errors import InputFileError
 from taskloader.run.pipeline import run_import
 from taskloader.settings import load_settings
 from tests.conftest import EmulatorHandle
-from tests.run.conftest import FAST, REGION, Run, contact_pairs, succeeded_pairs
+from tests.run.conftest import (
+    FAST,
+    REGION,
+    Run,
+    contact_pairs,
+    ledger_records,
+    succeeded_pairs,
+)
 
 CORPUS = Path(__file__).resolve().parents[1] / "input" / "realworld"
 
@@ -144,3 +154,40 @@ async def test_a_file_without_a_header_row_sends_nothing_and_logs_no_value(
     assert emulator.contacts() == []
     assert "StartTaskContact" not in emulator.stats()["requests"]
     assert "Jia" not in capsys.readouterr().out
+
+
+async def test_template_fields_named_like_reserved_columns_reach_connect(
+    run: Run, emulator: EmulatorHandle, connect_client: Any, tmp_path: Path
+) -> None:
+    """A template with TEXT fields ``References``, ``Attributes`` and ``Key``: the file's columns
+    of those names fill them (none silently dropped), ``Key`` also keys the row, and `validate`
+    and `run` agree on the file."""
+    fields = [{"Id": {"Name": "Task name"}, "Type": "NAME"}] + [
+        {"Id": {"Name": name}, "Type": "TEXT"} for name in ("References", "Attributes", "Key")
+    ]
+    connect_client.create_task_template(
+        InstanceId=emulator.instance_id, Name="Claims", ContactFlowId=emulator.flow_id,
+        Fields=fields,
+    )  # fmt: skip
+    path = tmp_path / "claims.csv"
+    path.write_text(
+        "template,Task name,References,Attributes,Key\n"
+        "Claims,Review claim 1,CLM-1,priority,k1\n"
+        "Claims,Review claim 2,CLM-2,normal,k2\n",
+        encoding="utf-8",
+    )
+    args = ["validate", str(path), "--endpoint-url", emulator.url, "--instance-id",
+            emulator.instance_id, "--region", REGION]  # fmt: skip
+    checked = await anyio.to_thread.run_sync(CliRunner().invoke, main, args)
+    assert checked.exit_code == 0, checked.output
+    report = await run(path, out_dir=str(tmp_path / "results"))
+    assert report.exit_code == 0
+    contacts = by_name(emulator)
+    assert sorted(contacts) == ["Review claim 1", "Review claim 2"]
+    first = contacts["Review claim 1"]
+    assert (ref(first, "References"), ref(first, "Attributes"), ref(first, "Key")) == (
+        "CLM-1", "priority", "k1",
+    )  # fmt: skip
+    assert succeeded_pairs(tmp_path / "out" / "ledger.sqlite") == contact_pairs(emulator)
+    keys = {r.key for r in ledger_records(tmp_path / "out" / "ledger.sqlite")}
+    assert keys == {"k1", "k2"}

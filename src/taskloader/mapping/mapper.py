@@ -157,13 +157,11 @@ class Mapper:
         wrong_shape: list[Problem] = []
         if plan.nested:
             wrong_shape = [
-                Problem(Code.INVALID_VALUE, name, "must be a JSON object of names to values")
-                for name in _NESTED
-                if name in values
-                and values[name] is not None
-                and not isinstance(values[name], dict)
+                Problem(Code.INVALID_VALUE, column, "must be a JSON object of names to values")
+                for column, _ in plan.nested
+                if values[column] is not None and not isinstance(values[column], dict)
             ]
-            values = _flatten(values)
+            values = _flatten(values, plan.nested)
             plan = self.plan(template, tuple(values))
         key, params, problems = plan.run(values)
         if plan.attachments or plan.attachment_list is not None:
@@ -176,12 +174,14 @@ class Mapper:
         return Mapped(TaskRequest(key, params), problems)
 
 
-def _flatten(values: Mapping[str, Any]) -> dict[str, Any]:
+def _flatten(values: Mapping[str, Any], nested: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    kinds = dict(nested)
     flat: dict[str, Any] = {}
     for name, value in values.items():
-        prefix = _NESTED.get(name)
-        if prefix is not None:
+        kind = kinds.get(name)
+        if kind is not None:
             if isinstance(value, dict):  # anything else was reported by map_row
+                prefix = _NESTED[kind]
                 for inner, cell in value.items():
                     flat[prefix + str(inner)] = cell
         else:

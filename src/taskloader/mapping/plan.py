@@ -60,7 +60,8 @@ class Plan:
     entries: tuple[Entry, ...]
     key_column: str | None
     unknown: tuple[str, ...]
-    nested: bool
+    #: (column, ``fields``/``attributes``/``references``) of each column holding a JSONL object
+    nested: tuple[tuple[str, str], ...]
     sorted_columns: tuple[str, ...]
     key_template: str | None  # "%"-format of the canonical key encoding, all cells present
     sorted_cells: Callable[[Any], tuple[Any, ...]]
@@ -138,6 +139,9 @@ def _param_rule(param: str) -> Callable[[str], str]:
 
 #: Every name a column may have besides template fields and ``attr.``/``ref.`` (folded).
 KNOWN = frozenset({*PLAIN_PARAMS, "scheduled_time", "expiry_minutes", "key", "template"})
+#: The names whose column has a role of its own for the row (if the template has a field of
+#: that name too, the column also fills it).
+ROLES = frozenset({"key", "template"})
 
 
 class Names:
@@ -159,15 +163,24 @@ class Names:
         return found if found is not None else self._rename.get(fold(column), column)
 
     def target(self, name: str) -> str:
-        """The canonical spelling of a target name."""
+        """The canonical spelling of a target name. A template field's name wins over a name
+        taskloader gives a meaning (a field ``References`` is that field, not JSONL's nested
+        ``references``), except the row's ``key`` and ``template``, which keep their role."""
         text = name.strip()
         folded = text.casefold()
-        if folded in KNOWN or folded in NESTED_KEYS:
-            return folded
         if folded.startswith(("attr.", "ref.")):
             prefix, _, rest = text.partition(".")
             return f"{prefix.casefold()}.{rest}"
-        return self._fields.get(folded, text)
+        field = self._fields.get(folded)
+        if field is not None and folded not in ROLES:
+            return field
+        if folded in KNOWN or folded in NESTED_KEYS:
+            return folded
+        return text
+
+    def field(self, name: str) -> str | None:
+        """The template field a (folded) name matches, if any."""
+        return self._fields.get(fold(name))
 
     def of(self, column: str) -> str:
         return self.target(self.renamed(column))
@@ -182,12 +195,12 @@ def _classify(
 ) -> tuple[int, str, Callable[[str], Any], int] | None:
     """(kind, target, rule, precedence) for a canonical target name; None if unknown."""
     times = time_parser(config.timezone, config.date_format)
-    if target in PLAIN_PARAMS:
+    if target in PLAIN_PARAMS and names.field(target) is None:
         param = PLAIN_PARAMS[target]
         return PARAM, param, _param_rule(param), 1
-    if target == "scheduled_time":
+    if target == "scheduled_time" and names.field(target) is None:
         return PARAM, "ScheduledTime", ScheduledTimeRule(times), 1
-    if target == "expiry_minutes":
+    if target == "expiry_minutes" and names.field(target) is None:
         return PARAM, "SegmentAttributes", _expiry, 1
     field = (
         template.field_named(target[4:] if target.startswith("ref.") else target)
@@ -232,7 +245,7 @@ def build_plan(
     covered: set[str] = set()
     unknown: list[str] = []
     key_column = None
-    nested = False
+    nested: list[tuple[str, str]] = []
     attachments: list[tuple[str, str]] = []
     attachment_list = None
     defaults = template.defaults if template is not None else {}
@@ -241,18 +254,23 @@ def build_plan(
         if column in results:
             continue
         target = names.of(column)
-        if fold(column) in ignore or fold(target) in ignore or target == "template":
+        if fold(column) in ignore or fold(target) in ignore:
             continue
-        if target == "key":
-            key_column = column
+        if target in ROLES:
+            if target == "key":
+                key_column = column
+            field = names.field(target)
+            if field is None:
+                continue
+            target = field  # the column also fills the template's field of that name
+        is_field = names.field(target) is not None
+        if not is_field and target in NESTED_KEYS:  # a JSONL object of fields, attributes...
+            nested.append((column, target))
             continue
-        if target in NESTED_KEYS:  # a JSONL object of fields, attributes or references
-            nested = True
-            continue
-        if fold(target).startswith(ATTACHMENT_PREFIX):
+        if not is_field and fold(target).startswith(ATTACHMENT_PREFIX):
             attachments.append((column, target[len(ATTACHMENT_PREFIX) :]))
             continue
-        if fold(target) == ATTACHMENTS_KEY:
+        if not is_field and fold(target) == ATTACHMENTS_KEY:
             attachment_list = column
             continue
         kind = _classify(config, names, template, target, column)
@@ -284,7 +302,7 @@ def build_plan(
         entries=entries,
         key_column=key_column,
         unknown=tuple(unknown),
-        nested=nested,
+        nested=tuple(nested),
         sorted_columns=names_sorted,
         key_template=key_template,
         sorted_cells=sorted_cells,
