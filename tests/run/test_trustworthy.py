@@ -368,6 +368,40 @@ def test_run_dry_run_writes_a_report(emulator: EmulatorHandle, tmp_path: Path) -
     assert emulator.contacts() == []
 
 
+def test_run_dry_run_with_an_out_dir_writes_the_invalid_file_a_run_would(
+    emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    """`run --dry-run --out-dir DIR` writes the invalid-rows file the run then writes there
+    (same name, rows and columns); the dry run sends nothing and writes no ledger."""
+    rows = task_rows(3)
+    rows[1]["contact_flow_id"] = ""
+    path = write_csv(tmp_path / "tasks.csv", rows)
+    dry_dir, run_dir = tmp_path / "dry", tmp_path / "real"
+    common = [
+        str(path),
+        "--yes",
+        "--ledger",
+        str(tmp_path / "daily.sqlite"),
+        *emulator_args(emulator),
+    ]
+    dry = subprocess.run(
+        [sys.executable, "-m", "taskloader", "run", "--dry-run", "--out-dir", str(dry_dir),
+         *common],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert dry.returncode == 1, dry.stderr
+    assert emulator.contacts() == []
+    assert not (tmp_path / "daily.sqlite").exists()  # a dry run writes no ledger
+    code, _ = run_cli([*common, "--out-dir", str(run_dir)], tmp_path)
+    assert code == 1
+    assert len(emulator.contacts()) == 2
+    checked = read_csv(dry_dir / "daily.invalid.csv")
+    sent = read_csv(run_dir / "daily.invalid.csv")
+    assert [r["key"] for r in checked] == [r["key"] for r in sent] == [rows[1]["key"]]
+    assert list(checked[0]) == list(sent[0])
+    assert checked[0]["taskloader.error_code"] == sent[0]["taskloader.error_code"]
+
+
 @pytest.mark.parametrize(
     "change", [{"region": "us-west-2"}, {"instance_id": "22222222-1111-4111-8111-111111111111"}]
 )

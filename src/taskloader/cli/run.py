@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
-from taskloader.cli.common import F, Settings, run_async, settings_options
+from taskloader.cli.common import F, Settings, fail, run_async, settings_options
 from taskloader.cli.validate import run_validation, with_input_options
+from taskloader.errors import UsageError
+from taskloader.ledger.results import result_names
 from taskloader.run.pipeline import run_import
 from taskloader.run.plan import RunPlan
 from taskloader.run.report import RunReport
@@ -99,7 +102,8 @@ def with_run_options(func: F) -> F:
     "--report",
     type=click.Path(dir_okay=False),
     default=None,
-    help="With --dry-run: write invalid rows with their problems here (.csv or .jsonl).",
+    help="With --dry-run: write invalid rows with their problems here (.csv or .jsonl; "
+    "default: the run's invalid.csv in a local --out-dir).",
 )
 @click.option(
     "--format",
@@ -123,7 +127,9 @@ def run(
     file error; 3 incomplete and resumable; 4 aborted (error budget or a fatal API error).
     """
     if dry_run:
-        raise SystemExit(run_validation(settings, input_path, report, fmt))
+        raise SystemExit(
+            run_validation(settings, input_path, _dry_run_report(settings, report), fmt)
+        )
     interactive = not yes and sys.stdin.isatty() and sys.stderr.isatty()
 
     async def main() -> int:
@@ -132,6 +138,26 @@ def run(
         return outcome.exit_code
 
     raise SystemExit(run_async(main))
+
+
+def _dry_run_report(settings: Settings, report: str | None) -> str | None:
+    """Where a dry run writes its invalid rows: --report, else a local --out-dir's
+    ``invalid.csv`` (named as the run names it, after --ledger), else nowhere."""
+    out_dir = settings.out_dir
+    if report is not None or not out_dir:
+        return report
+    if out_dir.startswith("s3://"):
+        click.echo(
+            f"note: a dry run writes nothing to {out_dir}; --report FILE keeps its invalid rows",
+            err=True,
+        )
+        return None
+    try:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(UsageError(f"--out-dir {out_dir}: {exc.strerror or exc}"))
+    name = result_names(Path(settings.ledger or "ledger.sqlite"))["invalid"]
+    return str(Path(out_dir) / name)
 
 
 def _confirm(plan: RunPlan) -> bool:
