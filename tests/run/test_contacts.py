@@ -352,3 +352,54 @@ async def test_verify_a_templated_import(
     asked = [json.loads(raw["expected"]) for raw in raws]
     assert all(a["template"] == templates["Callback"] for a in asked)
     assert {t for a in asked for t, _ in a["references"].values()} >= {"NUMBER", "EMAIL", "URL"}
+
+
+async def test_update_sets_template_fields_by_name_with_their_types(
+    run: Run,
+    make_settings: Callable[..., Settings],
+    emulator: EmulatorHandle,
+    templates: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """`contacts update --template Callback` takes the template's field names as columns: an
+    EMAIL, a DATE_TIME (read in --timezone) and a URL field become references of those types,
+    the DESCRIPTION field the Description; a bad e-mail is that row's problem, never sent.
+    Without the template the same columns are unknown, and nothing is sent."""
+    lines = EXAMPLE.read_text(encoding="utf-8").splitlines()[:6]
+    path = tmp_path / "callbacks.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    imported = await run(path)
+    ids = [r.contact_id for r in ledger_records(Path(imported.ledger)) if r.contact_id]
+    assert len(ids) >= 3
+    columns = ("contact_id", "Email", "Call before", "case LINK", "Notes")
+    rows = [
+        {"contact_id": ids[0], "Email": "new@example.com", "Call before": "2026-12-30 09:00",
+         "case LINK": "https://crm.example.com/c/1", "Notes": "moved"},
+        {"contact_id": ids[1], "Email": "not an address", "Call before": "",
+         "case LINK": "", "Notes": ""},
+    ]  # fmt: skip
+    fix = write_csv(tmp_path / "fix.csv", rows, columns)
+
+    without = await _contacts(
+        make_settings, "update", ContactSource(file=str(fix)), tmp_path / "u0" / "ledger.sqlite"
+    )
+    assert without.counts["invalid"] == 2
+    assert "UpdateContact" not in emulator.stats()["requests"]
+
+    report = await _contacts(
+        make_settings, "update", ContactSource(file=str(fix)), tmp_path / "u1" / "ledger.sqlite",
+        template="Callback", timezone="Europe/Paris",
+    )  # fmt: skip
+
+    assert report.exit_code == 1
+    assert (report.counts["succeeded"], report.counts["invalid"]) == (1, 1)
+    assert emulator.stats()["requests"]["UpdateContact"] == {"200": 1}
+    updated = _by_id(emulator)[str(ids[0])]
+    refs = updated["References"]
+    assert refs["Email"] == {"Type": "EMAIL", "Value": "new@example.com"}
+    assert refs["Call before"] == {"Type": "DATE", "Value": "1798617600"}  # 08:00Z
+    assert refs["Case link"] == {"Type": "URL", "Value": "https://crm.example.com/c/1"}
+    assert updated["Description"] == "moved"
+    [bad] = [r for r in ledger_records(tmp_path / "u1" / "ledger.sqlite") if r.key == ids[1]]
+    assert bad.error_code == "invalid_email" and "Email" in (bad.error_message or "")
+    assert _by_id(emulator)[str(ids[1])]["References"]["Email"]["Value"] != "not an address"

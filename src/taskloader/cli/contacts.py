@@ -28,20 +28,30 @@ _SHARED = (
 )  # fmt: skip
 
 
-def _shared_options(func: F, *, inputs: bool = True) -> F:
+#: The import's options that say how update reads template field values.
+_TEMPLATE_FIELDS = ("template", "timezone", "date_format")
+
+
+def _shared_options(func: F, *, inputs: bool = True, names: tuple[str, ...] = _SHARED) -> F:
     for option in reversed((*run_options, *(input_options if inputs else ()))):
         name = option(lambda: None).__click_params__[-1].name
-        if name in _SHARED:
+        if name in names:
             func = option(func)
     return func
+
+
+def _template_field_options(func: F) -> F:
+    return _shared_options(func, names=_TEMPLATE_FIELDS)
 
 
 def _run_shared_options(func: F) -> F:
     return _shared_options(func, inputs=False)
 
 
-def _common(op: ContactOperation) -> Callable[[F], F]:
+def _common(op: ContactOperation, more: Callable[[Any], Any] | None = None) -> Callable[[F], F]:
     def decorate(func: F) -> F:
+        if more is not None:
+            func = more(func)
         for option in reversed(
             (
                 click.argument("file", required=False),
@@ -137,11 +147,16 @@ def contacts() -> None:
 @click.option("--name", default=None, help="New task name (for every row without one).")
 @click.option("--description", default=None, help="New description.")
 @click.option("--ref", "refs", multiple=True, help="NAME=VALUE: a STRING reference to set.")
-@_common(OPERATIONS["update"])
+@_common(OPERATIONS["update"], more=_template_field_options)
 def update(
     settings: Settings, name: str | None, description: str | None, refs: tuple[str, ...], **kw: Any
 ) -> None:
-    """UpdateContact: name, description, ref.<name> columns (STRING references)."""
+    """UpdateContact: name, description, template field and ref.<name> columns.
+
+    A column named like a field of the row's template (its template column, else --template)
+    sets that field: a reference of the field's type, its value checked as the import checks it
+    (--timezone and --date-format as for `run`). ref.<name> sets a STRING reference.
+    """
     values = {"name": name or "", "description": description or ""}
     for ref in refs:
         key, sep, value = ref.partition("=")

@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from taskloader.input.readers import fold
+from taskloader.mapping.config import MappingConfig
+from taskloader.mapping.plan import PARAM, build_plan
 from taskloader.mapping.rules import Code, Problem
 from taskloader.run.operation import ContactOperation
 from taskloader.run.verify import VERIFY
+from taskloader.templates.model import TaskTemplate
 
 UPDATE = ContactOperation("update", "UpdateContact", "update_contact", 10.0, 15, client_token=False)
 #: TransferContact takes a ClientToken: a resend after a lost answer is the same transfer.
@@ -33,13 +37,15 @@ OPERATIONS = {op.name: op for op in (UPDATE, TRANSFER, STOP, VERIFY)}
 
 #: Every operation's columns besides ``contact_id`` (``ref.<name>`` too for update).
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "update": ("name", "description"),
+    "update": ("name", "description", "template"),
     "transfer": ("queue_id", "user_id", "contact_flow_id"),
     "stop": (),
     "verify": ("key", "expected"),
 }
 
 MAX_CONTACT_ID = 256
+#: Date-times without an offset read as UTC, in the formats the import always accepts.
+UTC_TIMES = MappingConfig()
 MAX_NAME = 1024
 MAX_DESCRIPTION = 4096
 MAX_ID = 500
@@ -52,10 +58,19 @@ def contact_key(values: Mapping[str, Any]) -> str | None:
 
 
 def contact_request(
-    op: ContactOperation, values: Mapping[str, Any]
+    op: ContactOperation,
+    values: Mapping[str, Any],
+    template: TaskTemplate | Problem | None = None,
+    times: MappingConfig = UTC_TIMES,
 ) -> tuple[dict[str, Any], list[Problem]]:
-    """The request of ``op`` for one row (without InstanceId/ClientToken), or its problems."""
+    """The request of ``op`` for one row (without InstanceId/ClientToken), or its problems.
+    ``template`` (update) is the row's template: its field names are columns too, their values
+    read as the import reads them (``times``: its time zone and date format)."""
     problems: list[Problem] = []
+    if isinstance(template, Problem):
+        problems.append(template)
+        template = None
+    fields = _field_columns(values, template) if op.name == "update" else ()
     contact = contact_key(values)
     if contact is None:
         problems.append(_problem(Code.REQUIRED_FIELD_MISSING, "contact_id", "is empty"))
@@ -64,11 +79,15 @@ def contact_request(
             _problem(Code.VALUE_TOO_LONG, "contact_id", f"is over {MAX_CONTACT_ID} characters")
         )
     params: dict[str, Any] = {"ContactId": contact}
-    unknown = [c for c in values if not _known(op.name, c)]
+    unknown = [c for c in values if not _known(op.name, c) and c not in fields]
+    hint = " (a template field? name the template: --template or a template column)"
     for column in unknown:
-        problems.append(_problem(Code.UNKNOWN_COLUMN, column, f"is not a {op.name} column"))
+        more = hint if op.name == "update" and template is None else ""
+        problems.append(
+            _problem(Code.UNKNOWN_COLUMN, column, f"is not a column of {op.name}{more}")
+        )
     if op.name == "update":
-        params.update(_update(values, problems))
+        params.update(_update(values, problems, template, fields, times))
     elif op.name == "transfer":
         params.update(_transfer(values, problems))
     elif op.name == "verify":
@@ -76,8 +95,43 @@ def contact_request(
     return params, problems
 
 
-def _update(values: Mapping[str, Any], problems: list[Problem]) -> dict[str, Any]:
+def _field_columns(values: Mapping[str, Any], template: TaskTemplate | None) -> tuple[str, ...]:
+    """The row's columns that name a field of ``template`` (not one of update's own)."""
+    if template is None:
+        return ()
+    names = {fold(f.name) for f in template.fields}
+    return tuple(c for c in values if fold(c) in names and not _known("update", c))
+
+
+def _template_fields(
+    values: Mapping[str, Any], template: TaskTemplate, fields: tuple[str, ...], times: MappingConfig
+) -> tuple[dict[str, Any], list[Problem]]:
+    """Name, Description and typed References from the columns naming ``template``'s fields,
+    by the import's own value rules; the template's defaults are not sent (an update changes
+    only what the row gives). Fields UpdateContact cannot change are the row's problems."""
+    given = {c: values[c] for c in fields if str(values[c] or "").strip()}
+    config = MappingConfig(timezone=times.timezone, date_format=times.date_format)
+    plan = build_plan(config, replace(template, defaults={}), tuple(given))
+    _key, params, problems = plan.run(given)
+    for column, kind, member, *_ in plan.entries:
+        if kind == PARAM and member not in ("Name", "Description"):
+            text = f"sets {member}, which UpdateContact cannot change"
+            problems.append(_problem(Code.UNSUPPORTED_FIELD, column, text))
+    out = {k: v for k, v in params.items() if k in ("Name", "Description", "References")}
+    return out, problems
+
+
+def _update(
+    values: Mapping[str, Any],
+    problems: list[Problem],
+    template: TaskTemplate | None,
+    fields: tuple[str, ...],
+    times: MappingConfig,
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    if template is not None and fields:
+        out, more = _template_fields(values, template, fields, times)
+        problems += more
     for column, member, limit in (("name", "Name", MAX_NAME), ("description", "Description",
                                                                 MAX_DESCRIPTION)):  # fmt: skip
         value = _text(values, column)
@@ -91,13 +145,13 @@ def _update(values: Mapping[str, Any], problems: list[Problem]) -> dict[str, Any
         if fold(column).startswith("ref.") and _text(values, column)
     }
     if references:
-        out["References"] = references
-    if not out:
+        out["References"] = {**out.get("References", {}), **references}
+    if not out and not problems:
         problems.append(
             _problem(
                 Code.REQUIRED_FIELD_MISSING,
                 None,
-                "nothing to update: give name, description or ref.<name>",
+                "nothing to update: give name, description, template field or ref.<name> values",
             )
         )
     return out

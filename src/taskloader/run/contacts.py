@@ -26,9 +26,10 @@ from taskloader.errors import LedgerError, LedgerMismatchError
 from taskloader.input.readers import Row
 from taskloader.ledger.records import Staged, ToSend
 from taskloader.ledger.store import Ledger, LedgerTarget, RowOutcome, RowStatus
+from taskloader.mapping.config import MappingConfig
 from taskloader.mapping.rules import Code, Problem
 from taskloader.run import options
-from taskloader.run.contact_ops import contact_key, contact_request
+from taskloader.run.contact_ops import UTC_TIMES, contact_key, contact_request
 from taskloader.run.contact_rows import ContactSource, Rows, open_rows
 from taskloader.run.control import RunControl, StopReason
 from taskloader.run.engine import (
@@ -50,13 +51,32 @@ from taskloader.run.sender import Work, client_token
 from taskloader.run.verify import VERIFY, expecting, write_verify_results
 from taskloader.run.workspace import WorkspaceOptions, open_workspace, probe_writable
 from taskloader.settings import Settings
-from taskloader.templates.cache import template_cache_for
+from taskloader.templates.cache import TemplateCache, template_cache_for
+from taskloader.templates.model import TaskTemplate
 
 log = structlog.get_logger(__name__)
 
 
 #: Shown the number of contacts about to be sent; False declines (the CLI's prompt).
 ConfirmCount = Callable[[int], bool]
+
+
+class RowTemplates:
+    """The template an update row names (its ``template`` column, else --template), whose
+    field names are then columns of the row; other operations name none."""
+
+    def __init__(self, op: ContactOperation, settings: Settings, cache: TemplateCache) -> None:
+        mapping = options.mapping_config(settings)
+        self.times = MappingConfig(timezone=mapping.timezone, date_format=mapping.date_format)
+        self._preparer = (
+            Preparer(cache, mapping, options.limits(settings)) if op.name == "update" else None
+        )
+
+    async def of(self, values: Mapping[str, Any]) -> TaskTemplate | Problem | None:
+        preparer = self._preparer
+        if preparer is None:
+            return None
+        return await preparer.resolve(preparer.mapper.template_ref(Row("", 0, 0, dict(values))))
 
 
 async def run_contacts(
@@ -97,10 +117,14 @@ async def check_contacts(op: ContactOperation, source: ContactSource, settings: 
     valid = invalid = 0
     aws = options.aws_options(settings)
     seen: set[str] = set()
-    async with open_rows(op, source, aws, options.input_options(settings), control) as rows:
+    async with (
+        options.template_cache(settings) as cache,
+        open_rows(op, source, aws, options.input_options(settings), control) as rows,
+    ):
+        templates = RowTemplates(op, settings, cache)
         async for chunk in rows.chunks:
             for row in chunk:
-                problems = _problems(op, row.values, seen)
+                problems = _problems(op, row.values, seen, await templates.of(row.values))
                 if problems:
                     invalid += 1
                     log.warning(
@@ -152,13 +176,15 @@ async def _run(
             api_client(settings, client) as api,
         ):
             await probe_writable(ws.results_dir)
+            cache = template_cache_for(options.template_options(settings), api, instance_id)
+            templates = RowTemplates(op, settings, cache)
             if verify:
                 rows.chunks = expecting(rows.chunks, _preparer(settings, api, instance_id))
             target = options.ledger_target(settings, getattr(api.meta, "region_name", None))
             ledger = await _open_ledger(ws.ledger_path, settings, rows, default_batch, target, op)
             try:
                 await anyio.to_thread.run_sync(_claim, ledger, op)
-                await _stage(op, ledger, rows, control)
+                await _stage(op, ledger, rows, control, templates)
                 if settings.redrive_failed:
                     await anyio.to_thread.run_sync(partial(ledger.redrive_failed, succeeded=verify))
                 by = (await anyio.to_thread.run_sync(ledger.pass_counts)).counts
@@ -185,7 +211,7 @@ async def _run(
                     and not await anyio.to_thread.run_sync(confirm, to_send)
                 ):
                     control.stop(StopReason.DECLINED, "the plan was not confirmed")
-                feed = LedgerFeed(partial(_rebuild, op), ledger, control)
+                feed = LedgerFeed(partial(_rebuild, op, templates), ledger, control)
                 sending = sending_for(
                     settings, api, instance_id, control, stats, policy, gate,
                     operation=op, pace=pace,
@@ -267,20 +293,31 @@ def _claim(ledger: Ledger, op: ContactOperation) -> None:
         )
 
 
-async def _stage(op: ContactOperation, ledger: Ledger, rows: Rows, control: RunControl) -> None:
+async def _stage(
+    op: ContactOperation, ledger: Ledger, rows: Rows, control: RunControl, templates: RowTemplates
+) -> None:
     await anyio.to_thread.run_sync(ledger.set_columns, rows.columns)
     await anyio.to_thread.run_sync(ledger.begin_pass)
     seen: set[str] = set()
     async for chunk in rows.chunks:
-        staged = [_staged(op, row, seen, ledger.batch_id) for row in chunk]
+        staged = [
+            _staged(op, row, seen, ledger.batch_id, templates, await templates.of(row.values))
+            for row in chunk
+        ]
         await anyio.to_thread.run_sync(ledger.stage, staged)
         if control.stopped:
             return
     await anyio.to_thread.run_sync(ledger.end_pass)
 
 
-def _problems(op: ContactOperation, values: Mapping[str, Any], seen: set[str]) -> list[Problem]:
-    problems = contact_request(op, values)[1]
+def _problems(
+    op: ContactOperation,
+    values: Mapping[str, Any],
+    seen: set[str],
+    template: TaskTemplate | Problem | None,
+    times: MappingConfig = UTC_TIMES,
+) -> list[Problem]:
+    problems = contact_request(op, values, template, times)[1]
     key = contact_key(values)
     if key is not None:
         if key in seen:
@@ -291,9 +328,16 @@ def _problems(op: ContactOperation, values: Mapping[str, Any], seen: set[str]) -
     return problems
 
 
-def _staged(op: ContactOperation, row: Row, seen: set[str], batch_id: str) -> Staged:
+def _staged(
+    op: ContactOperation,
+    row: Row,
+    seen: set[str],
+    batch_id: str,
+    templates: RowTemplates,
+    template: TaskTemplate | Problem | None,
+) -> Staged:
     key = contact_key(row.values)
-    problems = _problems(op, row.values, seen)
+    problems = _problems(op, row.values, seen, template, templates.times)
     ident = key if key is not None else f"#{row.number}"
     if any(p.code == Code.DUPLICATE_KEY for p in problems):
         ident = f"{ident}#{row.number}"
@@ -306,8 +350,11 @@ def _staged(op: ContactOperation, row: Row, seen: set[str], batch_id: str) -> St
     )  # fmt: skip
 
 
-async def _rebuild(op: ContactOperation, item: ToSend) -> Work | RowOutcome:
-    params, problems = contact_request(op, item.raw)
+async def _rebuild(
+    op: ContactOperation, templates: RowTemplates, item: ToSend
+) -> Work | RowOutcome:
+    template = await templates.of(item.raw)
+    params, problems = contact_request(op, item.raw, template, templates.times)
     if problems or item.key is None:
         return RowOutcome(
             item.number, item.line, item.key, item.token, RowStatus.INVALID,
