@@ -120,3 +120,30 @@ async def test_dry_run_checks_every_row_and_sends_nothing(tmp_path: Path) -> Non
     assert await check_contacts(TRANSFER, ContactSource(file=str(path)), settings) == 1
     path = write_csv(tmp_path / "t.csv", rows[:1], ("contact_id", "queue_id", "contact_flow_id"))
     assert await check_contacts(TRANSFER, ContactSource(file=str(path)), settings) == 0
+
+
+def test_update_by_template_field_sends_only_what_the_row_gives() -> None:
+    """Template fields by name: typed references, NAME/DESCRIPTION fields as Name/Description,
+    no template default sent, and a field UpdateContact cannot change is the row's problem."""
+    from taskloader.templates.model import FieldType, TaskTemplate, TemplateField
+
+    tpl = TaskTemplate(
+        id="t", arn="a", name="Claims",
+        fields=(TemplateField("Title", FieldType.NAME), TemplateField("Amount", FieldType.NUMBER),
+                TemplateField("Due", FieldType.SCHEDULED_TIME),
+                TemplateField("Priority", FieldType.TEXT)),
+        defaults={"Priority": "low"},
+    )  # fmt: skip
+    params, problems = contact_request(
+        UPDATE, {"contact_id": "c1", "title": "Renamed", "Amount": "12", "Due": ""}, tpl
+    )
+    assert problems == []
+    assert params == {
+        "ContactId": "c1",
+        "Name": "Renamed",
+        "References": {"Amount": {"Value": "12", "Type": "NUMBER"}},
+    }
+    bad = contact_request(
+        UPDATE, {"contact_id": "c1", "Amount": "twelve", "Due": "2027-01-01"}, tpl
+    )
+    assert _codes(bad[1]) == [("invalid_number", "Amount"), ("unsupported_field", "Due")]

@@ -111,14 +111,21 @@ def _template_fields(
     only what the row gives). Fields UpdateContact cannot change are the row's problems."""
     given = {c: values[c] for c in fields if str(values[c] or "").strip()}
     config = MappingConfig(timezone=times.timezone, date_format=times.date_format)
-    plan = build_plan(config, replace(template, defaults={}), tuple(given))
+    bare = replace(template, defaults={})
+    plan = build_plan(config, bare, tuple(given))
+    refused = [
+        _problem(
+            Code.UNSUPPORTED_FIELD, column, f"sets {member}, which UpdateContact cannot change"
+        )
+        for column, kind, member, *_ in plan.entries
+        if kind == PARAM and member not in ("Name", "Description")
+    ]
+    if refused:
+        given = {c: v for c, v in given.items() if c not in {p.field for p in refused}}
+        plan = build_plan(config, bare, tuple(given))
     _key, params, problems = plan.run(given)
-    for column, kind, member, *_ in plan.entries:
-        if kind == PARAM and member not in ("Name", "Description"):
-            text = f"sets {member}, which UpdateContact cannot change"
-            problems.append(_problem(Code.UNSUPPORTED_FIELD, column, text))
     out = {k: v for k, v in params.items() if k in ("Name", "Description", "References")}
-    return out, problems
+    return out, [*problems, *refused]
 
 
 def _update(
