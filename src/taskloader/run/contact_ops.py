@@ -19,7 +19,7 @@ from typing import Any
 
 from taskloader.input.readers import fold
 from taskloader.mapping.config import MappingConfig
-from taskloader.mapping.plan import PARAM, build_plan
+from taskloader.mapping.plan import PARAM, Plan, build_plan
 from taskloader.mapping.rules import Code, Problem
 from taskloader.run.operation import ContactOperation
 from taskloader.run.verify import VERIFY
@@ -110,9 +110,7 @@ def _template_fields(
     by the import's own value rules; the template's defaults are not sent (an update changes
     only what the row gives). Fields UpdateContact cannot change are the row's problems."""
     given = {c: values[c] for c in fields if str(values[c] or "").strip()}
-    config = MappingConfig(timezone=times.timezone, date_format=times.date_format)
-    bare = replace(template, defaults={})
-    plan = build_plan(config, bare, tuple(given))
+    plan = _plan(template, tuple(given), times)
     refused = [
         _problem(
             Code.UNSUPPORTED_FIELD, column, f"sets {member}, which UpdateContact cannot change"
@@ -122,10 +120,27 @@ def _template_fields(
     ]
     if refused:
         given = {c: v for c, v in given.items() if c not in {p.field for p in refused}}
-        plan = build_plan(config, bare, tuple(given))
+        plan = _plan(template, tuple(given), times)
     _key, params, problems = plan.run(given)
     out = {k: v for k, v in params.items() if k in ("Name", "Description", "References")}
     return out, [*problems, *refused]
+
+
+#: Compiled plans by (template, columns, time settings): rows of one file share a few.
+_PLANS: dict[tuple[int, tuple[str, ...], str | None, str | None], tuple[TaskTemplate, Plan]] = {}
+
+
+def _plan(template: TaskTemplate, columns: tuple[str, ...], times: MappingConfig) -> Plan:
+    key = (id(template), columns, times.timezone, times.date_format)
+    found = _PLANS.get(key)
+    if found is not None and found[0] is template:
+        return found[1]
+    config = MappingConfig(timezone=times.timezone, date_format=times.date_format)
+    plan = build_plan(config, replace(template, defaults={}), columns)
+    if len(_PLANS) > 256:
+        _PLANS.clear()
+    _PLANS[key] = (template, plan)
+    return plan
 
 
 def _update(
