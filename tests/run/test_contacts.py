@@ -231,6 +231,52 @@ def test_sigkill_mid_transfer_then_resume_transfers_each_contact_once(
     assert emulator.stats()["active_tasks"] == rows
 
 
+def test_sigkill_mid_stop_then_resume_records_every_contact_stopped(
+    emulator_process: EmulatorHandle, tmp_path: Path
+) -> None:
+    """`contacts stop` killed while stops were carried out but not yet recorded, then rerun:
+    StopContact has no ClientToken, so the resent rows are answered "no longer active"; the
+    ledger marked them in doubt before sending, so they are this batch's stops (succeeded, saying
+    so), not failures. A contact ended before the batch is still a failure (the other test)."""
+    emulator = emulator_process
+    rows = 60
+    path = write_csv(tmp_path / "tasks.csv", task_rows(rows))
+    imported = tmp_path / "imp" / "ledger.sqlite"
+    code, proc = run_cli([str(path), *emulator_args(emulator), "--ledger", str(imported),
+                          "--rate", "500", "--burst", "50"], tmp_path / "logs")  # fmt: skip
+    assert code == 0, proc.stderr_text()
+    ledger = tmp_path / "st" / "ledger.sqlite"
+    args = ["stop", "--from-ledger", str(imported), *emulator_args(emulator), "--yes",
+            "--ledger", str(ledger), "--rate", "20", "--burst", "4"]  # fmt: skip
+    emulator.configure(faults={"latency_ms": 400.0})
+
+    def stopped() -> int:
+        return rows - int(emulator.stats()["active_tasks"])
+
+    def recorded() -> int:
+        try:
+            return ledger_counts(ledger)["succeeded"]
+        except Exception:
+            return 0
+
+    live = _contacts_cli(args, tmp_path / "logs")
+    try:
+        wait_for(lambda: stopped() >= 8 and stopped() > recorded() + 1)
+    finally:
+        live.kill()
+        live.wait()
+    emulator.configure(faults={"latency_ms": 0.0})
+
+    resumed = _contacts_cli(args, tmp_path / "logs")
+    assert resumed.wait(timeout=60) == 0
+    assert emulator.stats()["active_tasks"] == 0
+    records = ledger_records(ledger)
+    assert [r.status.value for r in records] == ["succeeded"] * rows
+    settled = [r for r in records if (r.error_message or "").startswith("already:")]
+    assert settled, "no row was resent after the kill: the kill came too late"
+    assert emulator.stats()["requests"]["StopContact"].get("200", 0) == rows
+
+
 async def test_verify_names_exactly_the_changed_and_the_deleted_tasks(
     run: Run,
     make_settings: Callable[..., Settings],

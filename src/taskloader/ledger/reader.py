@@ -25,6 +25,7 @@ from taskloader.ledger.records import (
     record_from_row,
 )
 from taskloader.ledger.schema import RESTORE_ADVICE, RowStatus, connect, read_meta
+from taskloader.ledger.writes import IN_DOUBT
 
 
 class LedgerReader:
@@ -134,14 +135,16 @@ class LedgerReader:
         """The current pass's rows still to send (``pending``, ``unprocessed``) after record
         number ``after``, in input order: one short read per call, so the WAL never pins."""
         rows = self._query(
-            "SELECT ident, number, line, key, token, raw FROM records "
+            "SELECT ident, number, line, key, token, raw, error_code FROM records "
             "WHERE pass = ? AND status IN ('pending', 'unprocessed') AND number > ? "
             "ORDER BY number LIMIT ?",
             (self.pass_no, after, limit),
         )
         return [
-            ToSend(ident, number, line, key, token, json.loads(raw) if raw else {})
-            for ident, number, line, key, token, raw in rows
+            ToSend(
+                ident, number, line, key, token, json.loads(raw) if raw else {}, code == IN_DOUBT
+            )
+            for ident, number, line, key, token, raw, code in rows
         ]
 
     def iter_records(

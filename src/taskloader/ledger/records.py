@@ -143,6 +143,9 @@ class ToSend:
     key: str | None
     token: str | None
     raw: dict[str, Any]
+    #: it was being sent when an earlier run ended (:meth:`Ledger.mark_in_doubt`): its request
+    #: may have been carried out
+    in_doubt: bool = False
 
 
 @dataclass(frozen=True, slots=True)

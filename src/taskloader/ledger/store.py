@@ -40,7 +40,7 @@ from taskloader.ledger.schema import (
     write_meta,
 )
 from taskloader.ledger.target import LedgerTarget, check_input, check_target
-from taskloader.ledger.writes import STAGE, UPSERT
+from taskloader.ledger.writes import MARK_IN_DOUBT, STAGE, UPSERT
 
 __all__ = [
     "Ledger",
@@ -147,6 +147,14 @@ class Ledger(LedgerReader):
             self._transaction(
                 lambda c: c.executemany(UPSERT, (o.params(pass_no) for o in outcomes))
             )
+
+    def mark_in_doubt(self, ident: str) -> None:
+        """Note that the row ``ident`` is being sent by an operation without a ClientToken:
+        should the run end before its answer is recorded, the next run knows the request may
+        have been carried out (:attr:`ToSend.in_doubt`). The row's outcome replaces the mark."""
+        now = datetime.now(UTC).isoformat()
+        with self._mu:
+            self._transaction(lambda c: c.execute(MARK_IN_DOUBT, (now, ident)))
 
     def set_columns(self, columns: Sequence[str]) -> None:
         """The input's column order as the latest pass read it (the result files use it)."""

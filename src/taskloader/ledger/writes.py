@@ -13,6 +13,14 @@ _COLUMNS = (
     "attempts, first_attempt_at, last_attempt_at, raw, pass"
 )
 
+#: A row marked ``in_doubt`` (:data:`IN_DOUBT`) was being sent when the run ended: its request
+#: may have been carried out, so it is kept like a row with attempts.
+IN_DOUBT = "in_doubt"
+MARK_IN_DOUBT = f"""
+UPDATE records SET error_code = '{IN_DOUBT}', last_attempt_at = ?
+WHERE ident = ? AND status IN ('pending', 'unprocessed')
+"""
+
 #: An outcome of the send pass. A ``succeeded`` row never changes again.
 UPSERT = f"""
 INSERT INTO records ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -23,7 +31,8 @@ ON CONFLICT (ident) DO UPDATE SET
     token = coalesce(records.token, excluded.token),
     status = excluded.status,
     contact_id = excluded.contact_id,
-    error_code = excluded.error_code,
+    error_code = CASE WHEN excluded.status = 'unprocessed' AND records.error_code = '{IN_DOUBT}'
+                      THEN records.error_code ELSE excluded.error_code END,
     error_message = excluded.error_message,
     attempts = records.attempts + excluded.attempts,
     first_attempt_at = coalesce(records.first_attempt_at, excluded.first_attempt_at),
@@ -37,8 +46,9 @@ WHERE records.status <> '{RowStatus.SUCCEEDED.value}'
 #: row that was sent keeps its status (a failed one waits for ``--redrive-failed``). The row's
 #: content is kept only where a task may exist: a resend of a row whose outcome is unknown must
 #: be the same request; a failed row created nothing, so a corrected row is what a redrive sends.
-_KEEP_STATUS = "records.status IN ('succeeded', 'failed') OR records.attempts > 0"
-_KEEP_ROW = "records.status = 'succeeded' OR (records.status <> 'failed' AND records.attempts > 0)"
+_SENT = f"(records.attempts > 0 OR records.error_code = '{IN_DOUBT}')"
+_KEEP_STATUS = f"records.status IN ('succeeded', 'failed') OR {_SENT}"
+_KEEP_ROW = f"records.status = 'succeeded' OR (records.status <> 'failed' AND {_SENT})"
 STAGE = f"""
 INSERT INTO records (ident, number, line, key, token, status, error_code, error_message, raw,
                      pass)

@@ -19,6 +19,7 @@ from typing import Any
 
 from taskloader.input.readers import fold
 from taskloader.mapping.config import MappingConfig
+from taskloader.mapping.outcome import result_columns
 from taskloader.mapping.plan import PARAM, Plan, build_plan
 from taskloader.mapping.rules import Code, Problem
 from taskloader.run.operation import ContactOperation
@@ -31,7 +32,11 @@ UPDATE = ContactOperation("update", "UpdateContact", "update_contact", 10.0, 15,
 TRANSFER = ContactOperation(
     "transfer", "TransferContact", "transfer_contact", 2.0, 5, client_token=True, quota_is_row=True
 )
-STOP = ContactOperation("stop", "StopContact", "stop_contact", 10.0, 15, client_token=False)
+#: StopContact has no ClientToken: "no longer active" after a lost answer is the stop done.
+STOP = ContactOperation(
+    "stop", "StopContact", "stop_contact", 10.0, 15, client_token=False,
+    settled_by=frozenset({"contact_not_active"}),
+)  # fmt: skip
 
 OPERATIONS = {op.name: op for op in (UPDATE, TRANSFER, STOP, VERIFY)}
 
@@ -79,7 +84,8 @@ def contact_request(
             _problem(Code.VALUE_TOO_LONG, "contact_id", f"is over {MAX_CONTACT_ID} characters")
         )
     params: dict[str, Any] = {"ContactId": contact}
-    unknown = [c for c in values if not _known(op.name, c) and c not in fields]
+    outcome = result_columns(values)  # a result file fed back: its outcome columns are ignored
+    unknown = [c for c in values if not _known(op.name, c) and c not in fields and c not in outcome]
     hint = " (a template field? name the template: --template or a template column)"
     for column in unknown:
         more = hint if op.name == "update" and template is None else ""

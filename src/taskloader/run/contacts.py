@@ -216,6 +216,12 @@ async def _run(
                     settings, api, instance_id, control, stats, policy, gate,
                     operation=op, pace=pace,
                 )  # fmt: skip
+                if op.settled_by:
+
+                    async def mark(ident: str) -> None:
+                        await anyio.to_thread.run_sync(ledger.mark_in_doubt, ident)
+
+                    sending.mark = mark
                 writer = ledger_writer(settings, ledger, stats, control)
                 if not control.stopped:
                     with hard_stop, bare_errors():
@@ -361,4 +367,6 @@ async def _rebuild(
             error_code=problems[0].code if problems else "no_key",
             error_message=problems_json(problems), ident=item.ident,
         )  # fmt: skip
-    return Work(item.number, item.line, item.key, item.token, params, item.raw, item.ident)
+    return Work(
+        item.number, item.line, item.key, item.token, params, item.raw, item.ident, item.in_doubt
+    )

@@ -40,6 +40,9 @@ class Operation:
     rate: float  # the API's default quota, requests per second ...
     burst: int  # ... and its burst
     client_token: bool  # requests carry the row's ClientToken
+    #: error codes that mean the row's goal already holds; after an attempt whose answer was
+    #: lost (this run's, or an earlier run's in-doubt mark) such an answer is the row's success
+    settled_by: frozenset[str] = frozenset()
 
     def classify(self, exc: BaseException) -> Classification | None:
         """Sort an error of this API (the shared rules of :func:`connect.retry.classify`)."""

@@ -22,8 +22,14 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from taskloader.connect.pacing import Pacer
 from taskloader.connect.quota_gate import QuotaGate
-from taskloader.connect.retry import Attempt, OutcomeKind, RetryPolicy, call_with_retries
-from taskloader.errors import FatalApiError
+from taskloader.connect.retry import (
+    Attempt,
+    ErrorKind,
+    OutcomeKind,
+    RetryPolicy,
+    call_with_retries,
+)
+from taskloader.errors import FatalApiError, LedgerError
 from taskloader.ledger.store import RowOutcome, RowStatus
 from taskloader.run.control import RunControl, StopReason
 from taskloader.run.operation import START_TASK, Operation
@@ -48,6 +54,8 @@ class Work:
     params: dict[str, Any]
     raw: dict[str, Any]
     ident: str | None = None
+    #: an earlier run was sending it when it ended (ledger.records.ToSend.in_doubt)
+    in_doubt: bool = False
 
     def outcome(self, status: RowStatus, **fields: Any) -> RowOutcome:
         return RowOutcome(
@@ -81,6 +89,9 @@ class Sending:
     presign: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
     #: the API each row calls, and how its errors are sorted
     operation: Operation = START_TASK
+    #: called with a row's identity before its first attempt, for an operation without a
+    #: ClientToken (the ledger's in-doubt mark: see Operation.settled_by)
+    mark: Callable[[str], Awaitable[None]] | None = None
 
 
 async def sender(
@@ -121,10 +132,17 @@ async def _send_one(ctx: Sending, item: Work) -> RowOutcome:
         params["ClientToken"] = item.token
     params.update(item.params)
     times: list[datetime] = []
+    unclear = [item.in_doubt]  # an attempt whose answer was lost may have been carried out
 
     async def call() -> Any:
         if ctx.control.stopped:
             raise _Stopped
+        if ctx.mark is not None and not times and item.ident is not None:
+            try:
+                await ctx.mark(item.ident)
+            except LedgerError as exc:  # not sent: the run stops resumably, as on any write
+                ctx.control.stop(StopReason.OUTPUT, str(exc))
+                raise _Stopped from None
         if ctx.presign is not None and "Attachments" in params:
             return await op.call(ctx.client, await ctx.presign(params))
         return await op.call(ctx.client, params)
@@ -139,6 +157,8 @@ async def _send_one(ctx: Sending, item: Work) -> RowOutcome:
             ctx.stats.add_latency(attempt.duration)
         elif attempt.error.throttle:
             ctx.stats.throttles += 1
+        elif attempt.error.kind is ErrorKind.RETRYABLE:
+            unclear.append(True)  # a 5xx or a lost connection: maybe carried out
 
     def done(status: RowStatus, **fields: Any) -> RowOutcome:
         return item.outcome(
@@ -172,6 +192,11 @@ async def _send_one(ctx: Sending, item: Work) -> RowOutcome:
         return done(RowStatus.UNPROCESSED)
     error = outcome.error
     assert error is not None
+    if any(unclear) and error.code in op.settled_by:
+        # The row's goal holds (the contact has ended) and an earlier attempt of this batch,
+        # whose answer was lost, may be what did it: the row is done, and says so.
+        text = f"{error.message}; an earlier attempt whose answer was lost did it, or it ended"
+        return done(RowStatus.SUCCEEDED, contact_id=item.key, error_message=f"already: {text}")
     message = error.message
     if outcome.kind is OutcomeKind.EXHAUSTED:
         message = f"gave up after {outcome.attempts} attempts: {message}"
