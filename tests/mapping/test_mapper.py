@@ -356,3 +356,21 @@ def test_a_nested_column_that_is_not_an_object_is_an_error_not_dropped(column: s
         **nested.request.params.get("Attributes", {}),
     }
     assert inner in sent
+
+
+def test_fields_that_differ_only_in_case_are_filled_only_by_their_exact_column() -> None:
+    """A template (made in the console) may hold ``Email`` and ``email``: each column written
+    exactly fills its own field; a column matching both only once folded is the row's
+    ``ambiguous_field`` problem, never silently given to one of them."""
+    tpl = TaskTemplate(
+        id="t", arn="a", name="T",
+        fields=(TemplateField("Email", FieldType.EMAIL), TemplateField("email", FieldType.TEXT)),
+    )  # fmt: skip
+    exact = Mapper().map_row(row({"name": "n", "Email": "a@b.co"}), tpl)
+    assert exact.problems == []
+    assert exact.request.params["References"] == {"Email": {"Value": "a@b.co", "Type": "EMAIL"}}
+    lower = Mapper().map_row(row({"name": "n", "email": "x"}), tpl)
+    assert lower.request.params["References"] == {"email": {"Value": "x", "Type": "STRING"}}
+    folded = Mapper().map_row(row({"name": "n", "EMAIL": "a@b.co"}), tpl)
+    assert [(p.code, p.field) for p in folded.problems] == [(Code.AMBIGUOUS_FIELD, "EMAIL")]
+    assert "References" not in folded.request.params

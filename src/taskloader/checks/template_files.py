@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from taskloader.input.readers import fold
 from taskloader.mapping.rules import BadValue, rule_for
 from taskloader.templates.model import REFERENCE_TYPE, FieldType
 from taskloader.templates.portable import (
@@ -94,13 +95,18 @@ def check_template(spec: TemplateSpec) -> list[FileProblem]:
             "Fields",
             f"{len(spec.fields)} fields; a template has at most {MAX_FIELDS_PER_TEMPLATE}",
         )
-    seen: set[str] = set()
+    seen: dict[str, str] = {}  # folded name -> the name as first written
     for i, f in enumerate(spec.fields):
         where = f"Fields[{i}] {f.name!r}"
         c.length(f.name, "TaskTemplateFieldName", f"Fields[{i}].Id.Name")
-        if f.name in seen:
+        first = seen.get(fold(f.name))
+        if first == f.name:
             c.fail(where, "is defined twice (field names must be unique)")
-        seen.add(f.name)
+        elif first is not None:
+            # Input columns match field names with case and blanks ignored: a file could not
+            # say which of the two it fills.
+            c.fail(where, f"differs from field {first!r} only in letter case or blanks")
+        seen.setdefault(fold(f.name), f.name)
         c.length(f.description, "TaskTemplateFieldDescription", f"{where}.Description")
         if f.type not in limits.field_types:
             c.fail(f"{where}.Type", f"{f.type!r} is not a field type")

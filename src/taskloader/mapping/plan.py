@@ -152,7 +152,16 @@ class Names:
     def __init__(self, config: MappingConfig, template: TaskTemplate | None) -> None:
         self._rename = {fold(k): v for k, v in config.rename.items()}
         self._exact = config.rename
-        self._fields = {fold(f.name): f.name for f in template.fields} if template else {}
+        fields = [f.name for f in template.fields] if template else []
+        self._named = {name: name for name in fields}
+        self._fields = {fold(name): name for name in fields}
+        #: folded names shared by fields that differ only in case or blanks (a Connect template
+        #: may hold "Email" and "email"): a column must be written exactly as one of them
+        self.ambiguous = {
+            fold(name): sorted(n for n in fields if fold(n) == fold(name))
+            for name in fields
+            if sum(fold(n) == fold(name) for n in fields) > 1
+        }
         self.attributes = frozenset(map(fold, config.attributes))
         self.references = frozenset(map(fold, config.references))
         self.ignore = frozenset(map(fold, config.ignore))
@@ -171,7 +180,9 @@ class Names:
         if folded.startswith(("attr.", "ref.")):
             prefix, _, rest = text.partition(".")
             return f"{prefix.casefold()}.{rest}"
-        field = self._fields.get(folded)
+        field = self._named.get(text) or (
+            None if folded in self.ambiguous else self._fields.get(folded)
+        )
         if field is not None and folded not in ROLES:
             return field
         if folded in KNOWN or folded in NESTED_KEYS:
@@ -179,8 +190,10 @@ class Names:
         return text
 
     def field(self, name: str) -> str | None:
-        """The template field a (folded) name matches, if any."""
-        return self._fields.get(fold(name))
+        """The template field a name matches (exactly, else with case and blanks folded)."""
+        folded = fold(name)
+        exact = self._named.get(name.strip())
+        return exact or (None if folded in self.ambiguous else self._fields.get(folded))
 
     def of(self, column: str) -> str:
         return self.target(self.renamed(column))
@@ -264,6 +277,12 @@ def build_plan(
                 continue
             target = field  # the column also fills the template's field of that name
         is_field = names.field(target) is not None
+        if not is_field and fold(target) in names.ambiguous:
+            text = "matches the fields " + " and ".join(map(repr, names.ambiguous[fold(target)]))
+            text += " once letter case is ignored: name the column exactly as one of them"
+            rule = _refuse(Code.AMBIGUOUS_FIELD, text)
+            found.append((0, (column, BAD, column, rule, None, column)))
+            continue
         if not is_field and target in NESTED_KEYS:  # a JSONL object of fields, attributes...
             nested.append((column, target))
             continue

@@ -51,6 +51,7 @@ class Code(enum.StrEnum):
     VALUE_TOO_LONG = "value_too_long"
     NO_FLOW = "no_flow"
     AMBIGUOUS_FLOW = "ambiguous_flow"
+    AMBIGUOUS_FIELD = "ambiguous_field"
     TEMPLATE_INACTIVE = "template_inactive"
     UNKNOWN_TEMPLATE = "unknown_template"
     AMBIGUOUS_TEMPLATE = "ambiguous_template"
