@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from taskloader.errors import LedgerMismatchError
 from taskloader.run.contact_ops import OPERATIONS
 from taskloader.run.contact_rows import ContactSource
 from taskloader.run.contacts import run_contacts
@@ -449,3 +450,39 @@ async def test_update_sets_template_fields_by_name_with_their_types(
     [bad] = [r for r in ledger_records(tmp_path / "u1" / "ledger.sqlite") if r.key == ids[1]]
     assert bad.error_code == "invalid_email" and "Email" in (bad.error_message or "")
     assert _by_id(emulator)[str(ids[1])]["References"]["Email"]["Value"] != "not an address"
+
+
+async def test_an_update_file_fixed_in_place_resumes_with_force_as_the_summary_says(
+    run: Run,
+    make_settings: Callable[..., Settings],
+    emulator: EmulatorHandle,
+    templates: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """The summary's advice for an invalid update row, followed literally: fixed in the file,
+    the same command with --force sends that row alone; the same file with another --template
+    is another run (refused on this ledger), not a resume."""
+    imported = await _import(run, tmp_path, 3)
+    ids = [str(r.contact_id) for r in ledger_records(imported)]
+    rows = [{"contact_id": ids[0], "Email": "a@example.com"},
+            {"contact_id": ids[1], "Email": "not an address"}]  # fmt: skip
+    path = write_csv(tmp_path / "fix.csv", rows, ("contact_id", "Email"))
+    ledger = tmp_path / "u" / "ledger.sqlite"
+    first = await _contacts(make_settings, "update", ContactSource(file=str(path)), ledger,
+                            template="Callback")  # fmt: skip
+    assert (first.counts["succeeded"], first.counts["invalid"]) == (1, 1)
+
+    rows[1]["Email"] = "b@example.com"
+    write_csv(path, rows, ("contact_id", "Email"))
+    with pytest.raises(LedgerMismatchError, match="after editing the file: add --force"):
+        await _contacts(make_settings, "update", ContactSource(file=str(path)), ledger,
+                        template="Callback")  # fmt: skip
+    again = await _contacts(make_settings, "update", ContactSource(file=str(path)), ledger,
+                            template="Callback", force=True)  # fmt: skip
+    assert (again.counts["succeeded"], again.sent) == (2, 1)
+    assert emulator.stats()["requests"]["UpdateContact"] == {"200": 2}
+    assert _by_id(emulator)[ids[1]]["References"]["Email"]["Value"] == "b@example.com"
+
+    with pytest.raises(LedgerMismatchError):
+        await _contacts(make_settings, "update", ContactSource(file=str(path)), ledger,
+                        template="Follow-up")  # fmt: skip

@@ -126,7 +126,10 @@ def _execute(
         report = await run_contacts(
             op, source, settings, pace=pace, confirm=confirm if interactive else None
         )
-        _print(report, redrive=op is not VERIFY)  # verify's rows are checks, not sends
+        # verify's rows are checks, not sends; an edited file is another input of a contacts
+        # run: --force resumes it (not for transfer, whose rows carry ClientTokens)
+        rerun = None if op.name == "transfer" else "the same command again with --force"
+        _print(report, redrive=op is not VERIFY, rerun=rerun)
         return report.exit_code
 
     raise SystemExit(run_async(main))

@@ -165,9 +165,12 @@ def _confirm(plan: RunPlan) -> bool:
     return click.confirm(f"Create {plan.to_send} tasks?", default=False, err=True)
 
 
-def _print(report: RunReport, *, redrive: bool = True) -> None:
+def _print(
+    report: RunReport, *, redrive: bool = True, rerun: str | None = "the same command again"
+) -> None:
     """The short human summary at the end of a run, on standard error: what happened, where the
-    ledger and result files are, and the next command for each kind of row left."""
+    ledger and result files are, and the next command for each kind of row left (``rerun``:
+    how to run again after fixing invalid rows in the input; None: not that way)."""
     counts = report.counts
     left = counts.get("pending", 0) + counts.get("unprocessed", 0)
     done = ", ".join(
@@ -210,10 +213,12 @@ def _print(report: RunReport, *, redrive: bool = True) -> None:
     if counts.get("invalid"):
         if files is not None:
             invalid = _in_results(report, files.invalid.name)
-            steps.append(f"invalid rows: correct the rows in {invalid} and run that file,")
-            steps.append("  or fix them in the input and run the same command again")
-        else:
-            steps.append("invalid rows: fix them in the input and run the same command again")
+            more = "," if rerun else ""
+            steps.append(f"invalid rows: correct the rows in {invalid} and run that file{more}")
+            if rerun:
+                steps.append(f"  or fix them in the input and run {rerun}")
+        elif rerun:
+            steps.append(f"invalid rows: fix them in the input and run {rerun}")
     if steps:
         lines += ["next:", *(f"  {step}" for step in steps)]
     click.echo("\n".join(lines), err=True)

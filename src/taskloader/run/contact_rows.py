@@ -38,6 +38,9 @@ class ContactSource:
     from_ledger: str | None = None
     statuses: tuple[str, ...] = ("succeeded",)
     values: Mapping[str, str] = field(default_factory=dict)
+    #: settings that change the requests without being row values (update's --template,
+    #: --timezone): part of the input's identity, so another value is another run
+    reading: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -57,17 +60,21 @@ async def open_rows(
     control: RunControl,
 ) -> AsyncIterator[Rows]:
     flags = {k: v for k, v in source.values.items() if v}
+    identity = {**{k: v for k, v in source.reading.items() if v}, **flags}
     if (source.file is None) == (source.from_ledger is None):
         raise UsageError("give a FILE of rows or --from-ledger LEDGER (one of them)")
     if source.from_ledger is not None:
         path = source.from_ledger
-        yield await anyio.to_thread.run_sync(_ledger_rows, op, path, source, flags)
+        rows = await anyio.to_thread.run_sync(_ledger_rows, op, path, source, flags)
+        if source.reading:
+            rows.fingerprint = _digest(str(rows.fingerprint), json.dumps(identity, sort_keys=True))
+        yield rows
         return
     assert source.file is not None
     async with spooled(source.file, stopped=lambda: control.stopped) as path:
         fingerprint, etag = await input_identity(path, aws)
-        if fingerprint is not None and flags:
-            fingerprint = _digest(fingerprint, json.dumps(flags, sort_keys=True))
+        if fingerprint is not None and identity:
+            fingerprint = _digest(fingerprint, json.dumps(identity, sort_keys=True))
         async with input_rows(path, reading, if_match=etag) as reader:
             columns = list(reader.columns) + [c for c in flags if c not in reader.columns]
 

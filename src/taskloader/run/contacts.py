@@ -161,6 +161,11 @@ async def _run(
         # Beside the import's ledger: <op>.ledger.sqlite, results <op>.succeeded.csv ...
         beside = Path(source.from_ledger).parent / f"{op.name}.ledger.sqlite"
         settings = replace(settings, ledger=str(beside))
+    if op.name == "update":
+        mapping = options.mapping_config(settings)
+        reading = {"template": mapping.default_template or "", "timezone": mapping.timezone or "",
+                   "date_format": mapping.date_format or ""}  # fmt: skip
+        source = replace(source, reading={k: v for k, v in reading.items() if v})
     if verify:  # a mismatch is an answer, not a failing API: no error budget; every row is
         # checked anew on every run (verify only reads)
         settings = replace(settings, max_consecutive_failures=0, redrive_failed=True)
@@ -275,10 +280,11 @@ async def _open_ledger(
     except LedgerMismatchError:
         # Other rows or other values (another queue, another name) under this ledger's batch id
         # would reuse its ClientTokens for different requests: a new run needs a new ledger.
+        edited = "" if op.name == "transfer" else " (after editing the file: add --force)"
         raise LedgerMismatchError(
             str(path),
             f"it records a {op.api} run of other rows or values than this one; resume it with "
-            "the same file and flags, or give this run its own --ledger",
+            f"the same file and flags{edited}, or give this run its own --ledger",
         ) from None
 
 
