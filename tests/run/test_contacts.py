@@ -337,6 +337,10 @@ async def test_verify_names_exactly_the_changed_and_the_deleted_tasks(
     missing = read_csv(ledger.parent / "missing.csv")
     assert [(m["key"], m["contact_id"]) for m in missing] == [("r40", ids["r40"])]
     assert len(read_csv(ledger.parent / "verified.csv")) == 296
+    # failed.csv says what differs too, in the shape of every result file
+    failed = {r["key"]: r for r in read_csv(ledger.parent / "failed.csv")}
+    assert failed["r20"]["taskloader.error_code"] == "mismatched"
+    assert failed["r20"]["taskloader.message"] == "description: asked row 20, found edited"
     after = emulator.stats()["requests"]
     # Reads only: every row read again once (DescribeContact, ListContactReferences), no write.
     assert after["DescribeContact"]["200"] - before["DescribeContact"]["200"] == 299

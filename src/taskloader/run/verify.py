@@ -92,7 +92,17 @@ class VerifyOperation(ContactOperation):
         diffs = differences(response["Expected"], found)
         if not diffs:
             return RowStatus.SUCCEEDED, {"contact_id": key}
-        message = json.dumps(diffs, ensure_ascii=False, default=str)
+        # Each difference also reads as a problem (code, field, message), so the row's line in
+        # failed.csv says what differs, as an invalid row's says what is wrong.
+        listed = [
+            {
+                **d,
+                "code": MISMATCHED,
+                "message": f"asked {_cell(d['asked'])}, found {_cell(d['found']) or 'nothing'}",
+            }
+            for d in diffs
+        ]
+        message = json.dumps(listed, ensure_ascii=False, default=str)
         return RowStatus.FAILED, {"error_code": MISMATCHED, "error_message": message}
 
     def classify(self, exc: BaseException) -> Classification | None:
