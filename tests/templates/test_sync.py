@@ -236,6 +236,9 @@ def test_prune_deletes_only_with_the_flag_and_backs_up_first(
     assert saved["Id"] == original["Id"]  # the API form, as it was before the delete
     assert saved["Fields"] == original["Fields"]
 
+    # The undo command printed names the instance (run as printed, with the --yes this
+    # terminal-less test needs, it restores the template).
+    assert f"undo with: taskloader templates apply {run_dir} --instance-id {B}" in pruned.output
     undo = tl(emulator, "apply", str(run_dir), "--yes", *FAST, instance=B)
     assert undo.exit_code == 0, undo.output
     restored = by_name(connect_client, B)["Follow-up"]

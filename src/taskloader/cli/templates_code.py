@@ -195,7 +195,10 @@ def apply_cmd(
         )
         if report.backup_dir is not None:
             click.echo(f"backup of the templates changed: {report.backup_dir}")
-            click.echo(f"  undo with: taskloader templates apply {report.backup_dir}")
+            click.echo(
+                f"  undo with: taskloader templates apply {report.backup_dir} "
+                f"--instance-id {plan.instance_id}"
+            )
         return EXIT_OK
 
     raise SystemExit(run_async(main))
