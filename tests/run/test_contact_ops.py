@@ -117,7 +117,10 @@ async def test_dry_run_checks_every_row_and_sends_nothing(tmp_path: Path) -> Non
             {"contact_id": "c1", "queue_id": "q", "contact_flow_id": "f"}]  # fmt: skip
     path = write_csv(tmp_path / "t.csv", rows, ("contact_id", "queue_id", "contact_flow_id"))
     settings = load_settings(flags={"instance_id": "i", "region": "us-east-1"}, environ={})
-    assert await check_contacts(TRANSFER, ContactSource(file=str(path)), settings) == 1
+    said: list[tuple[int, int]] = []
+    source = ContactSource(file=str(path))
+    assert await check_contacts(TRANSFER, source, settings, lambda *n: said.append(n)) == 1
+    assert said == [(1, 1)]  # the contact listed twice: its second row
     path = write_csv(tmp_path / "t.csv", rows[:1], ("contact_id", "queue_id", "contact_flow_id"))
     assert await check_contacts(TRANSFER, ContactSource(file=str(path)), settings) == 0
 

@@ -109,7 +109,16 @@ def _execute(
     pace = (pace_rate or op.rate, pace_burst or op.burst)
     source = source or ContactSource(file, from_ledger, statuses or ("succeeded",), values)
     if dry_run:
-        raise SystemExit(run_async(lambda: check_contacts(op, source, settings)))
+        where = file or from_ledger
+
+        def summary(valid: int, invalid: int) -> None:
+            click.echo(
+                f"{where}: {valid + invalid} rows, {valid} valid, {invalid} invalid "
+                f"(dry run: nothing sent; the log lists each invalid row's problems)",
+                err=True,
+            )
+
+        raise SystemExit(run_async(lambda: check_contacts(op, source, settings, summary)))
     interactive = not yes and sys.stdin.isatty() and sys.stderr.isatty()
     if op is VERIFY:
         interactive = False

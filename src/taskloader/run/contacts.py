@@ -110,9 +110,15 @@ async def run_contacts(
     )
 
 
-async def check_contacts(op: ContactOperation, source: ContactSource, settings: Settings) -> int:
+async def check_contacts(
+    op: ContactOperation,
+    source: ContactSource,
+    settings: Settings,
+    summary: Callable[[int, int], None] | None = None,
+) -> int:
     """``--dry-run``: read and check every row, send nothing, write no ledger. Logs each
-    invalid row (record number and problem codes, never values); returns the exit code."""
+    invalid row (record number and problem codes, never values), hands (valid, invalid) to
+    ``summary``; returns the exit code."""
     control = RunControl()
     valid = invalid = 0
     aws = options.aws_options(settings)
@@ -136,6 +142,8 @@ async def check_contacts(op: ContactOperation, source: ContactSource, settings: 
                 else:
                     valid += 1
     log.info("contacts.dry_run", operation=op.api, valid=valid, invalid=invalid)
+    if summary is not None:
+        summary(valid, invalid)
     return 1 if invalid else 0
 
 
