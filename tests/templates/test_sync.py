@@ -429,6 +429,27 @@ async def test_a_template_changed_after_the_plan_is_not_overwritten(
     assert by_name(connect_client, B)["Callback"]["Description"] == "edited by someone else"
 
 
+async def test_a_template_edited_after_a_prune_plan_is_not_deleted(
+    emulator: Any, connect_client: Any, exported: Path
+) -> None:
+    """A delete is checked like an update: a template someone edited after the plan is not
+    deleted; apply stops before changing anything more."""
+    options = SyncOptions(AwsOptions(region="us-east-1", connect_endpoint=emulator.url), B)
+    backups = exported.parent / "backups"
+    async with open_sync(options) as engine:
+        await engine.apply(await engine.plan(load_dir(exported), prune=False), backups, print)
+        (exported / "follow-up.json").unlink()
+        plan = await engine.plan(load_dir(exported), prune=True)
+        [item] = plan.of("delete")
+        connect_client.update_task_template(
+            InstanceId=B, TaskTemplateId=item.template_id, Name="Follow-up",
+            Description="edited by someone else", Fields=[],
+        )  # fmt: skip
+        with pytest.raises(TemplateConflictError, match="changed in the instance after the plan"):
+            await engine.apply(plan, backups, lambda *_: None)
+    assert by_name(connect_client, B)["Follow-up"]["Description"] == "edited by someone else"
+
+
 @pytest.mark.parametrize(("answer", "code", "created"), [("n", 1, 0), ("y", 0, 4)])
 def test_on_a_terminal_apply_asks_first(
     emulator: Any, connect_client: Any, exported: Path, answer: str, code: int, created: int

@@ -201,8 +201,11 @@ class TemplateSync:
             items.append(item)
         wanted = {spec.name for spec in specs}
         extra = [s for s in listing if s.name not in wanted]
-        if prune:
-            items += [PlanItem("delete", s.name, template_id=s.id) for s in extra]
+        if prune:  # each read, so that apply can tell an edit made after the plan
+            for s in extra:
+                current = await self.api.get(s.id, s.name)
+                modified = current.get("LastModifiedTime")
+                items.append(PlanItem("delete", s.name, template_id=s.id, modified=modified))
         creates = sum(1 for i in items if i.action == "create")
         if creates and len(listing) + creates > MAX_TEMPLATES_PER_INSTANCE:
             raise UsageError(
@@ -231,7 +234,7 @@ class TemplateSync:
         for item in risky:
             assert item.template_id is not None and report.backup_dir is not None
             current = await self.api.get(item.template_id, item.name)
-            if item.action == "update" and current.get("LastModifiedTime") != item.modified:
+            if current.get("LastModifiedTime") != item.modified:
                 raise TemplateConflictError(
                     f"task template {item.name!r} changed in the instance after the plan was "
                     "made; nothing more was changed: run plan again"
