@@ -116,7 +116,8 @@ def test_the_summary_names_the_command_for_each_kind_of_row_left(
     assert "stopped (signal): SIGTERM" in err
     assert "resume: run the same command again" in err
     assert f"taskloader ledger export {tmp_path / 'calls.ledger.sqlite'} --status pending" in err
-    assert f"--redrive-failed (listed in {tmp_path / 'calls.failed.csv'})" in err
+    assert f"failed rows (listed in {tmp_path / 'calls.failed.csv'}): once their cause" in err
+    assert "--redrive-failed sends them again" in err
     assert "invalid" not in err.split("next:")[1]
 
 

@@ -209,7 +209,10 @@ def _print(
             )
     if counts.get("failed") and redrive:
         where = f" (listed in {_in_results(report, files.failed.name)})" if files else ""
-        steps.append(f"send the failed rows again: the same command with --redrive-failed{where}")
+        steps.append(
+            f"failed rows{where}: once their cause is fixed (taskloader.message says it), "
+            "the same command with --redrive-failed sends them again"
+        )
     if counts.get("invalid"):
         if files is not None:
             invalid = _in_results(report, files.invalid.name)
