@@ -291,7 +291,7 @@ async def _open_ledger(
         edited = "" if op.name == "transfer" else " (after editing the file: add --force)"
         raise LedgerMismatchError(
             str(path),
-            f"it records a {op.api} run of other rows or values than this one; resume it with "
+            f"it records a run of {op.api} on other rows or values than this one; resume it with "
             f"the same file and flags{edited}, or give this run its own --ledger",
         ) from None
 
