@@ -24,7 +24,7 @@ from .conftest import COLUMNS, OpenLedger, outcome
 
 #: What follows the input's columns in every outcome file (mapping.outcome).
 TAIL = ["row", "line", "taskloader.status", "taskloader.error_code", "taskloader.message",
-        "taskloader.contact_id", "taskloader.attempts"]  # fmt: skip
+        "taskloader.contact_id", "taskloader.attempts", "taskloader.batch_id"]  # fmt: skip
 
 
 def read_csv(path: Path) -> list[list[str]]:
@@ -56,16 +56,19 @@ def test_each_file_holds_its_rows_in_input_order(finished: Ledger, tmp_path: Pat
     ok = read_csv(files.succeeded)
     assert ok[0] == [*COLUMNS, *TAIL]
     assert [r[0] for r in ok[1:]] == ["k1", "k6", "k7", "k12"]
-    assert ok[1][3:] == ["1", "2", "succeeded", "", "", "c-1", "0"]
+    batch = finished.batch_id
+    assert ok[1][3:] == ["1", "2", "succeeded", "", "", "c-1", "0", batch]
     failed, invalid = read_csv(files.failed), read_csv(files.invalid)
     assert failed[0] == invalid[0] == ok[0]
     assert failed[1:] == [
-        ["k2", "name 2", "'+15550002", "2", "3", "failed", "E2", "bad 2", "", "0"],
-        ["k8", "name 8", "'+15550008", "8", "9", "failed", "E8", "bad 8", "", "0"],
+        ["k2", "name 2", "'+15550002", "2", "3", "failed", "E2", "bad 2", "", "0", batch],
+        ["k8", "name 8", "'+15550008", "8", "9", "failed", "E8", "bad 8", "", "0", batch],
     ]
     assert [r[0] for r in invalid[1:]] == ["k3", "k10"]
     unprocessed = read_csv(files.unprocessed)
-    assert unprocessed[0] == list(COLUMNS)
+    # the input's columns, and the batch the rows belong to (fed back, they are sent in it)
+    assert unprocessed[0] == [*COLUMNS, "taskloader.batch_id"]
+    assert {r[-1] for r in unprocessed[1:]} == {batch}
     assert [r[0] for r in unprocessed[1:]] == ["k4", "k5", "k9", "k11"]  # pending + unprocessed
     assert files.counts["succeeded"] == 4 and files.counts["pending"] == 2
     # Named after the ledger (run.ledger): run.succeeded.csv, ...
@@ -81,7 +84,8 @@ def test_unprocessed_csv_is_the_original_rows_verbatim(finished: Ledger, tmp_pat
     with files.unprocessed.open(newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     stored = {r.number: r.raw for r in finished.iter_records(["pending", "unprocessed"])}
-    assert rows == [stored[n] for n in sorted(stored)]
+    batch = {"taskloader.batch_id": finished.batch_id}
+    assert rows == [{**stored[n], **batch} for n in sorted(stored)]
     assert rows[0]["phone"] == "+15550004"
 
 
@@ -147,12 +151,16 @@ def test_jsonl_inputs_use_the_union_of_keys_in_first_seen_order(
     ledger.record([outcome(1, "succeeded", raw={"a": "1", "b": None}, contact_id="c1")])
     ledger.record([outcome(3, "pending", raw={"d": True, "a": "3"})])
     files = write_results(ledger, tmp_path)
+    batch = ledger.batch_id
     assert read_csv(files.succeeded) == [
         ["a", "b", "c", "d", *TAIL],
-        ["1", "", "", "", "1", "2", "succeeded", "", "", "c1", "0"],
-        ["", "2", '{"x": [1, 2]}', "", "2", "3", "succeeded", "", "", "c2", "0"],
+        ["1", "", "", "", "1", "2", "succeeded", "", "", "c1", "0", batch],
+        ["", "2", '{"x": [1, 2]}', "", "2", "3", "succeeded", "", "", "c2", "0", batch],
     ]
-    assert read_csv(files.unprocessed) == [["a", "b", "c", "d"], ["3", "", "", "true"]]
+    assert read_csv(files.unprocessed) == [
+        ["a", "b", "c", "d", "taskloader.batch_id"],
+        ["3", "", "", "true", batch],
+    ]
 
 
 def test_result_files_are_replaced_atomically(finished: Ledger, tmp_path: Path) -> None:
@@ -176,6 +184,7 @@ def test_export_csv_and_jsonl(finished: Ledger, tmp_path: Path) -> None:
             "key": "k1", "name": "name 1", "phone": "+15550001", "row": 1, "line": 2,
             "taskloader.status": "succeeded", "taskloader.error_code": "",
             "taskloader.message": "", "taskloader.contact_id": "c-1", "taskloader.attempts": 0,
+            "taskloader.batch_id": reader.batch_id,
         }  # fmt: skip
         assert list(lines[0])[:5] == ["key", "name", "phone", "row", "line"]
         with pytest.raises(ValueError, match="format"):

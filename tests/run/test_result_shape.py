@@ -14,7 +14,7 @@ from tests.conftest import EmulatorHandle
 from tests.run.conftest import Run, emulator_args, read_csv, task_rows, write_csv
 
 TAIL = ["row", "line", "taskloader.status", "taskloader.error_code", "taskloader.message",
-        "taskloader.contact_id", "taskloader.attempts"]  # fmt: skip
+        "taskloader.contact_id", "taskloader.attempts", "taskloader.batch_id"]  # fmt: skip
 COLUMNS = ("key", "name", "contact_flow_id", "description")
 
 

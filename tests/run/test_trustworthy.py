@@ -5,6 +5,7 @@ twice, and every input row has one truthful status in the ledger.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -469,3 +470,69 @@ async def test_an_edited_file_whose_ledger_is_lost_creates_no_task_twice(
     report = await run(path, ledger=str(tmp_path / "elsewhere" / "ledger.sqlite"))
     assert report.counts["succeeded"] == 8
     assert_exactly_once(emulator, [f"r{n}" for n in range(8)] + ["new0"])
+
+
+def test_result_files_fed_back_as_the_summary_says_never_make_a_task_twice(
+    emulator: EmulatorHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped mid-run, the summary offers unprocessed.csv and the same command: doing both
+    (the file first) creates each task once, and so does correcting invalid.csv, running it, and
+    then fixing the input the same way with --force. Result files carry their batch, and a file
+    fed back is sent in that batch (the original import's ClientTokens)."""
+    monkeypatch.chdir(tmp_path)  # the default ledger folders go beside the input's name
+    rows = task_rows(60)
+    rows[7]["contact_flow_id"] = rows[9]["contact_flow_id"] = ""  # two invalid rows
+    path = write_csv(tmp_path / "calls.csv", rows)
+    out = tmp_path / "calls.csv-taskloader"
+    base = [*emulator_args(emulator), "--rate", "20", "--burst", "2"]
+    proc = TaskloaderProcess.start([str(path), *base, "--yes"], tmp_path)
+    try:
+        wait_for(lambda: len(emulator.contacts()) >= 10, timeout=60)
+        proc.signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 3, proc.stderr_text()
+    finally:
+        proc.kill()
+    assert len(read_csv(out / "unprocessed.csv")) > 20
+
+    code, _ = run_cli([str(out / "unprocessed.csv"), *base, "--yes"], tmp_path)
+    assert code == 0
+    code, _ = run_cli([str(path), *base, "--yes"], tmp_path)  # the same command again
+    assert code == 1  # the two invalid rows
+    assert_exactly_once(emulator, [f"r{n}" for n in range(60) if n not in (7, 9)])
+
+    invalid = read_csv(out / "invalid.csv")
+    assert [r["key"] for r in invalid] == ["r7", "r9"]
+    for row in invalid:
+        row["contact_flow_id"] = emulator.flow_id
+    fixed = tmp_path / "fixed.csv"
+    with fixed.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(invalid[0]))
+        writer.writeheader()
+        writer.writerows(invalid)
+    code, _ = run_cli([str(fixed), *base, "--yes"], tmp_path)
+    assert code == 0
+    rows[7]["contact_flow_id"] = rows[9]["contact_flow_id"] = emulator.flow_id
+    write_csv(path, rows)
+    code, _ = run_cli([str(path), *base, "--yes", "--force"], tmp_path)
+    assert code == 0
+    assert_exactly_once(emulator, [f"r{n}" for n in range(60)])
+
+
+async def test_the_same_file_name_in_two_folders_is_two_imports(
+    run: Any, emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    """teamA/calls.csv and teamB/calls.csv with the same keys, each with its own ledger: both
+    imports create all their tasks (the default batch id follows the file's path, so B's rows
+    are not answered with A's contacts)."""
+    for team in ("teamA", "teamB"):
+        (tmp_path / team).mkdir()
+    a = write_csv(tmp_path / "teamA" / "calls.csv", task_rows(5))
+    b_rows = task_rows(5, prefix="b")
+    for n, row in enumerate(b_rows):
+        row["key"] = f"r{n}"  # the same keys as team A's
+    b = write_csv(tmp_path / "teamB" / "calls.csv", b_rows)
+    for path in (a, b):
+        report = await run(path, ledger=str(path.parent / "ledger.sqlite"))
+        assert report.exit_code == 0
+    assert created_names(emulator) == sorted([f"Task r{n}" for n in range(5)]
+                                             + [f"Task b{n}" for n in range(5)])  # fmt: skip

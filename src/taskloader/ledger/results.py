@@ -46,7 +46,7 @@ from taskloader.ledger.atomic import atomic_text
 from taskloader.ledger.reader import LedgerReader
 from taskloader.ledger.records import LedgerRecord
 from taskloader.ledger.schema import RowStatus
-from taskloader.mapping.outcome import Outcome, input_columns, outcome_header
+from taskloader.mapping.outcome import BATCH_FIELD, Outcome, input_columns, outcome_header
 
 __all__ = [
     "RESULT_KINDS",
@@ -121,12 +121,18 @@ def write_results(
     if left is None:  # an earlier run's list would be stale now
         paths.pop("unprocessed").unlink(missing_ok=True)
     header = outcome_header(columns)
+    batch = ledger.batch_id
+    # unprocessed.csv: the input's columns as they were, and the batch its rows belong to (fed
+    # back, they are sent in that batch: see mapping.outcome)
+    verbatim = [c for c in verbatim if c != BATCH_FIELD]
     with contextlib.ExitStack() as stack:
         ok = _CsvOut(stack.enter_context(atomic_text(paths["succeeded"])), header)
         failed = _CsvOut(stack.enter_context(atomic_text(paths["failed"])), header)
         invalid = _CsvOut(stack.enter_context(atomic_text(paths["invalid"])), header)
         todo = (
-            _CsvOut(stack.enter_context(atomic_text(left)), verbatim, safe=False) if left else None
+            _CsvOut(stack.enter_context(atomic_text(left)), [*verbatim, BATCH_FIELD], safe=False)
+            if left
+            else None
         )
         outs = {RowStatus.SUCCEEDED: ok, RowStatus.FAILED: failed, RowStatus.INVALID: invalid}
         counts = {s.value: 0 for s in RowStatus}
@@ -137,9 +143,9 @@ def write_results(
                 counts[rec.status.value] += 1
             target = outs.get(rec.status)
             if target is not None:
-                target.write(outcome_row(rec, columns))
+                target.write(outcome_row(rec, columns, batch))
             elif todo is not None:
-                todo.write(_row_cells(rec, verbatim))
+                todo.write([*_row_cells(rec, verbatim), batch])
     summary = out / names["summary"]
     document = {
         "batch_id": ledger.batch_id,
@@ -193,7 +199,7 @@ def export_records(
         n, keep = 0, set(columns)
         for rec in ledger.iter_records(wanted):
             document = {c: v for c, v in (rec.raw or {}).items() if c in keep}
-            document.update(_outcome(rec).fields(rec.number, rec.line, columns))
+            document.update(_outcome(rec, ledger.batch_id).fields(rec.number, rec.line, columns))
             f.write(_finite_json(document) + "\n")
             n += 1
         return n
@@ -205,7 +211,7 @@ def _export_csv(
     writer = _CsvOut(f, outcome_header(columns))
     n = 0
     for rec in ledger.iter_records(wanted):
-        writer.write(outcome_row(rec, columns))
+        writer.write(outcome_row(rec, columns, ledger.batch_id))
         n += 1
     return n
 
@@ -219,15 +225,16 @@ def _target(out: str | os.PathLike[str] | IO[str]) -> Iterator[IO[str]]:
         yield out
 
 
-def _outcome(rec: LedgerRecord) -> Outcome:
+def _outcome(rec: LedgerRecord, batch_id: str) -> Outcome:
     return Outcome.stored(
-        rec.status.value, rec.error_code, rec.error_message, rec.contact_id, rec.attempts
-    )
+        rec.status.value, rec.error_code, rec.error_message, rec.contact_id, rec.attempts,
+        batch_id,
+    )  # fmt: skip
 
 
-def outcome_row(rec: LedgerRecord, columns: Sequence[str]) -> list[str]:
-    """A record's cells in the outcome shape."""
-    return [*_row_cells(rec, columns), *_outcome(rec).cells(rec.number, rec.line)]
+def outcome_row(rec: LedgerRecord, columns: Sequence[str], batch_id: str = "") -> list[str]:
+    """A record's cells in the outcome shape (``batch_id``: the ledger's)."""
+    return [*_row_cells(rec, columns), *_outcome(rec, batch_id).cells(rec.number, rec.line)]
 
 
 def original_columns(ledger: LedgerReader) -> list[str]:

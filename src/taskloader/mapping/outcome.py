@@ -5,7 +5,7 @@ row number, ``line``: the physical line it starts on), then the outcome under th
 ``taskloader.`` prefix, which no input column of a template or the conventional contract uses:
 
     <input columns...>, row, line, taskloader.status, taskloader.error_code,
-    taskloader.message, taskloader.contact_id, taskloader.attempts
+    taskloader.message, taskloader.contact_id, taskloader.attempts, taskloader.batch_id
 
 ``taskloader.error_code`` holds the row's problem codes (several ``; ``-joined) and
 ``taskloader.message`` says what is wrong in words, each problem as ``<field>: <message>``,
@@ -14,7 +14,9 @@ row number, ``line``: the physical line it starts on), then the outcome under th
 
 A result file fed back in (the fix path: correct ``invalid.csv``, run it) is read like its
 input: the mapper ignores these columns (:func:`result_columns`), and a result file written from
-it does not repeat them.
+it does not repeat them. ``taskloader.batch_id`` (empty for a dry run's report) names the batch
+the row belongs to: a result file fed back is imported in that batch, with the same ClientTokens,
+so its rows and the original import's can never make a task twice.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 from taskloader.input.readers import fold
 
 __all__ = [
+    "BATCH_FIELD",
     "OUTCOME_FIELDS",
     "PREFIX",
     "Outcome",
@@ -39,8 +42,11 @@ __all__ = [
 
 PREFIX = "taskloader."
 OUTCOME_FIELDS = tuple(
-    PREFIX + name for name in ("status", "error_code", "message", "contact_id", "attempts")
+    PREFIX + name
+    for name in ("status", "error_code", "message", "contact_id", "attempts", "batch_id")
 )
+#: The column naming the batch of a result file's rows.
+BATCH_FIELD = PREFIX + "batch_id"
 _POSITION = ("row", "line")
 
 
@@ -91,6 +97,7 @@ class Outcome:
     contact_id: str = ""
     attempts: int = 0
     problems: tuple[tuple[str, str | None, str], ...] = ()  # (code, field, message)
+    batch_id: str = ""
 
     @classmethod
     def of_problems(
@@ -109,13 +116,19 @@ class Outcome:
         error_message: str | None,
         contact_id: str | None = None,
         attempts: int = 0,
+        batch_id: str = "",
     ) -> Outcome:
         """An outcome from the ledger's fields (an invalid row's message is its problems as
         JSON; a failed row's is the API's message)."""
         problems = problems_from_text(error_message)
         if problems is not None:
-            return cls.of_problems(status, problems, attempts)
-        return cls(status, error_code or "", error_message or "", contact_id or "", attempts)
+            listed = cls.of_problems(status, problems, attempts)
+            return cls(listed.status, listed.error_code, listed.message, contact_id or "",
+                       attempts, listed.problems, batch_id)  # fmt: skip
+        return cls(
+            status, error_code or "", error_message or "", contact_id or "", attempts,
+            batch_id=batch_id,
+        )  # fmt: skip
 
     def cells(self, number: int, line: int) -> list[str]:
         """The cells after the input's columns."""
@@ -127,6 +140,7 @@ class Outcome:
             self.message,
             self.contact_id,
             str(self.attempts),
+            self.batch_id,
         ]
 
     def fields(self, number: int, line: int, columns: Sequence[str]) -> dict[str, Any]:
@@ -134,7 +148,7 @@ class Outcome:
         row, line_name = position_columns(columns)
         document: dict[str, Any] = {row: number, line_name: line}
         values: list[Any] = [self.status, self.error_code, self.message, self.contact_id]
-        document.update(zip(OUTCOME_FIELDS, [*values, self.attempts], strict=True))
+        document.update(zip(OUTCOME_FIELDS, [*values, self.attempts, self.batch_id], strict=True))
         if self.problems:
             document[PREFIX + "problems"] = [
                 {"code": c, "field": f, "message": m} for c, f, m in self.problems

@@ -65,6 +65,7 @@ class Code(enum.StrEnum):
     SCHEDULED_TIME_TOO_FAR = "scheduled_time_too_far"
     PREVIOUS_CONTACT_LIMIT = "previous_contact_limit"
     DUPLICATE_KEY = "duplicate_key"
+    OTHER_BATCH = "other_batch"
     TOO_MANY_ATTACHMENTS = "too_many_attachments"
     INVALID_ATTACHMENT_NAME = "invalid_attachment_name"
     INVALID_ATTACHMENT_URL = "invalid_attachment_url"

@@ -41,6 +41,7 @@ from taskloader.run.preflight import (
     derived_batch_id,
     import_scope,
     preflight,
+    result_file_batch,
 )
 from taskloader.run.prepare import Preparer
 from taskloader.run.progress import RunStats
@@ -102,7 +103,8 @@ async def _import(
     reading = options.input_options(settings)
     async with spooled(location, stopped=lambda: control.stopped) as source:
         fingerprint, etag = await input_identity(source, aws)
-        default_batch = derived_batch_id(instance_id, import_scope(location, fingerprint))
+        origin = await result_file_batch(source, reading, etag)
+        default_batch = origin or derived_batch_id(instance_id, import_scope(location, fingerprint))
         where = WorkspaceOptions(settings.ledger, settings.out_dir, aws)
 
         def lock_lost(message: str) -> None:
@@ -125,8 +127,9 @@ async def _import(
             try:
                 async with input_rows(source, reading, if_match=etag) as reader:
                     found = await preflight(
-                        reader, preparer, ledger, ledger.batch_id, stopped=lambda: control.stopped
-                    )
+                        reader, preparer, ledger, ledger.batch_id, stopped=lambda: control.stopped,
+                        one_batch=origin is not None and settings.batch_id is None,
+                    )  # fmt: skip
                 if settings.redrive_failed:
                     redriven = await anyio.to_thread.run_sync(ledger.redrive_failed)
                     log.info("run.redrive", rows=redriven)

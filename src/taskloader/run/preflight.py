@@ -20,18 +20,20 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import anyio
 import structlog
 
 from taskloader.errors import UsageError
+from taskloader.input.location import InputOptions, input_rows
 from taskloader.input.readers import RowReader
 from taskloader.ledger.records import Staged, identity
 from taskloader.ledger.store import Ledger, RowStatus
+from taskloader.mapping.outcome import BATCH_FIELD
 from taskloader.mapping.rules import Code, Problem
 from taskloader.run.prepare import Prepared, Preparer, read_in_chunks
 from taskloader.run.sender import client_token
-from taskloader.run.workspace import input_file_name
 from taskloader.storage.s3 import is_s3
 from taskloader.templates.cache import TemplateCache, TemplateLookupError
 
@@ -49,12 +51,12 @@ def derived_batch_id(instance: str, scope: str) -> str:
 
 
 def import_scope(location: str, fingerprint: str | None) -> str:
-    """What names an import, as the ledger sees it: an S3 object by its URL, a local file by its
-    whole name (``callbacks.2026-06-01.csv``: an edited or moved file is the same import, as
-    with ``--force`` on its ledger), stdin by its content."""
+    """What names an import: an S3 object by its URL, a local file by its absolute path (an
+    edited file is the same import, as with ``--force`` on its ledger; ``teamA/callbacks.csv``
+    and ``teamB/callbacks.csv`` are two, whose keys may repeat), stdin by its content."""
     if location == "-":
         return f"stdin\x00{fingerprint}"
-    return location if is_s3(location) else f"file\x00{input_file_name(location)}"
+    return location if is_s3(location) else f"file\x00{Path(location).resolve()}"
 
 
 @dataclass
@@ -81,6 +83,18 @@ async def check_run_template(cache: TemplateCache, ref: str | None) -> None:
         raise UsageError(f"--template {ref!r}: {exc}{hint}{known}") from None
 
 
+async def result_file_batch(source: str, reading: InputOptions, etag: str | None) -> str | None:
+    """The batch a result file fed back belongs to (its first row's ``taskloader.batch_id``);
+    None for any other input. Its rows are then sent in that batch: with the ClientTokens the
+    original import gives them, so neither run can make a task the other made."""
+    async with input_rows(source, reading, if_match=etag) as reader:
+        first = await anyio.to_thread.run_sync(lambda: next(iter(reader), None))
+    if first is None:
+        return None
+    value = first.values.get(BATCH_FIELD)
+    return (str(value).strip() or None) if value is not None else None
+
+
 async def preflight(
     reader: RowReader,
     preparer: Preparer,
@@ -88,13 +102,18 @@ async def preflight(
     batch_id: str,
     *,
     stopped: Callable[[], bool],
+    one_batch: bool = False,
 ) -> Preflight:
-    """Read every row, check it, stage it. Returns early (incomplete) if the run is stopping."""
+    """Read every row, check it, stage it. Returns early (incomplete) if the run is stopping.
+    ``one_batch``: a result file's rows must all belong to ``batch_id`` (the rest are
+    ``other_batch`` problems: sent in this batch, they could make their tasks a second time)."""
     found = Preflight()
     await anyio.to_thread.run_sync(ledger.set_columns, list(reader.columns))
     await anyio.to_thread.run_sync(ledger.begin_pass)
     async for chunk in read_in_chunks(reader, STAGE_CHUNK):
         prepared = await preparer.prepare_chunk(chunk)
+        if one_batch:
+            prepared = [_in_batch(item, batch_id) for item in prepared]
         staged = [_staged(item, batch_id) for item in prepared]
         await anyio.to_thread.run_sync(ledger.stage, staged)
         found.rows += len(chunk)
@@ -105,6 +124,18 @@ async def preflight(
         found.complete = True
     found.templates = preparer.resolved()
     return found
+
+
+def _in_batch(item: Prepared, batch_id: str) -> Prepared:
+    found = str(item.row.values.get(BATCH_FIELD) or "").strip()
+    if not found or found == batch_id:
+        return item
+    text = (
+        f"this row belongs to batch {found}, not {batch_id}: run each batch's result file on "
+        "its own (or give --batch-id to send it as new)"
+    )
+    problem = Problem(Code.OTHER_BATCH, BATCH_FIELD, text)
+    return Prepared(item.row, item.request, [*item.problems, problem])
 
 
 def _staged(item: Prepared, batch_id: str) -> Staged:
