@@ -471,6 +471,18 @@ async def test_an_edited_file_whose_ledger_is_lost_creates_no_task_twice(
     assert report.counts["succeeded"] == 8
     assert_exactly_once(emulator, [f"r{n}" for n in range(8)] + ["new0"])
 
+    # A row whose values changed after it was sent, run on a lost ledger: Connect refuses its
+    # token (used with other values); the row fails as key_reused, saying what stands.
+    edited[3]["description"] = "changed after it was sent"
+    write_csv(path, edited)
+    lost = await run(path, ledger=str(tmp_path / "lost-again" / "ledger.sqlite"))
+    assert (lost.exit_code, lost.counts["succeeded"], lost.counts["failed"]) == (1, 7, 1)
+    [failed] = [r for r in ledger_records(tmp_path / "lost-again" / "ledger.sqlite")
+                if r.status.value == "failed"]  # fmt: skip
+    assert (failed.key, failed.error_code) == ("r3", "key_reused")
+    assert "contacts update" in (failed.error_message or "")
+    assert_exactly_once(emulator, [f"r{n}" for n in range(8)] + ["new0"])
+
 
 def test_result_files_fed_back_as_the_summary_says_never_make_a_task_twice(
     emulator: EmulatorHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -119,6 +119,15 @@ _TRANSPORT_ERRORS = (
     ConnectionError,
 )
 
+#: A ClientToken sent again with other values (IdempotencyException): the row's failure code.
+KEY_REUSED = "key_reused"
+_KEY_REUSED = (
+    "this row's ClientToken (its batch id and key) was already used with other values: the row "
+    "was edited after it was sent and its ledger was lost, or another import shares this batch "
+    "id and key. What that first request made stands (a task: change it with `taskloader "
+    "contacts update`); to send this row as new, give it another --batch-id. ({})"
+)
+
 _INSTANCE = re.compile(r"instance", re.IGNORECASE)
 _OTHER_RESOURCE = re.compile(
     r"template|flow|quick\s*connect|contact|queue|user|prompt|snapshot|hours|agent",
@@ -160,6 +169,8 @@ def _classify_client_error(exc: bce.ClientError) -> Classification:
         return kind(ErrorKind.RETRYABLE, throttle=True)
     if code in _TRANSIENT_CODES or (status is not None and status >= 500):
         return kind(ErrorKind.RETRYABLE)
+    if code == "IdempotencyException":
+        return Classification(ErrorKind.PERMANENT, KEY_REUSED, _KEY_REUSED.format(message), status)
     if code == "ServiceQuotaExceededException" or status == 402:
         if _PREVIOUS_CONTACT.search(message):
             return kind(ErrorKind.PERMANENT)
