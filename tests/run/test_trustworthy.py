@@ -548,3 +548,21 @@ async def test_the_same_file_name_in_two_folders_is_two_imports(
         assert report.exit_code == 0
     assert created_names(emulator) == sorted([f"Task r{n}" for n in range(5)]
                                              + [f"Task b{n}" for n in range(5)])  # fmt: skip
+
+
+def test_an_endpoint_set_in_the_environment_belongs_to_the_ledger(
+    emulator: EmulatorHandle, emulator_process: EmulatorHandle, tmp_path: Path
+) -> None:
+    """The endpoint the SDK resolved from AWS_ENDPOINT_URL_CONNECT is the ledger's too: the
+    same ledger pointed at another endpoint that way is refused, not reported done."""
+    path = write_csv(tmp_path / "calls.csv", task_rows(4))
+    ledger = tmp_path / "out" / "ledger.sqlite"
+    args = [str(path), "--instance-id", emulator.instance_id, "--region", "us-east-1",
+            "--ledger", str(ledger), "--yes"]  # fmt: skip
+    code, proc = run_cli(args, tmp_path / "a", AWS_ENDPOINT_URL_CONNECT=emulator.url)
+    assert code == 0, proc.stderr_text()
+    assert len(emulator.contacts()) == 4
+    code, proc = run_cli(args, tmp_path / "b", AWS_ENDPOINT_URL_CONNECT=emulator_process.url)
+    assert code == 2
+    assert emulator_process.url in proc.stderr_text()
+    assert emulator_process.contacts() == []

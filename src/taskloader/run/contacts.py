@@ -193,7 +193,7 @@ async def _run(
             templates = RowTemplates(op, settings, cache)
             if verify:
                 rows.chunks = expecting(rows.chunks, _preparer(settings, api, instance_id))
-            target = options.ledger_target(settings, getattr(api.meta, "region_name", None))
+            target = options.ledger_target(settings, api)
             ledger = await _open_ledger(ws.ledger_path, settings, rows, default_batch, target, op)
             try:
                 await anyio.to_thread.run_sync(_claim, ledger, op)

@@ -7,6 +7,7 @@ The command line reads :class:`~taskloader.settings.Settings` once; the engines 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
@@ -47,19 +48,30 @@ def instance_id(settings: Settings) -> str:
     return instance_id_of(settings.instance_id)
 
 
-def ledger_target(settings: Settings, region: str | None = None) -> LedgerTarget:
+def ledger_target(settings: Settings, client: Any = None) -> LedgerTarget:
     """The target a run's ledger belongs to: instance (and ARN when given), Region, endpoint.
 
-    ``region`` is the Region the client resolved (e.g. ``client.meta.region_name``), for when
-    neither ``--region`` nor an ARN names it.
+    ``client`` is the Connect client of the run: its Region for when neither ``--region`` nor
+    an ARN names one, and the endpoint it resolved, however it was set (``--endpoint-url``,
+    ``AWS_ENDPOINT_URL_CONNECT``, ``AWS_ENDPOINT_URL``, a profile's ``endpoint_url``).
     """
     given = settings.instance_id or ""
+    meta = getattr(client, "meta", None)
+    resolved = getattr(meta, "endpoint_url", None)
     return LedgerTarget(
         instance_id=instance_id(settings),
-        region=aws_options(settings).region or region,
-        endpoint=settings.endpoint_url,
+        region=aws_options(settings).region or getattr(meta, "region_name", None),
+        endpoint=settings.endpoint_url or _custom(resolved if isinstance(resolved, str) else None),
         instance_arn=given if given.startswith("arn:") else None,
     )
+
+
+_AWS_CONNECT = re.compile(r"^https://connect(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/?$")
+
+
+def _custom(url: str | None) -> str | None:
+    """``url`` unless it is Amazon Connect's own endpoint for a Region (recorded as None)."""
+    return None if url is None or _AWS_CONNECT.match(url) else url
 
 
 def template_options(settings: Settings) -> TemplateOptions:

@@ -120,7 +120,7 @@ async def _import(
             cache = template_cache_for(options.template_options(settings), api, instance_id)
             await check_run_template(cache, settings.template)
             preparer = Preparer(cache, options.mapping_config(settings), options.limits(settings))
-            target = options.ledger_target(settings, getattr(api.meta, "region_name", None))
+            target = options.ledger_target(settings, api)
             ledger = await _open_ledger(
                 workspace, settings, location, fingerprint, default_batch, target
             )
@@ -133,7 +133,7 @@ async def _import(
                 if settings.redrive_failed:
                     redriven = await anyio.to_thread.run_sync(ledger.redrive_failed)
                     log.info("run.redrive", rows=redriven)
-                plan = await _plan(ledger, found, settings, instance_id, aws.region, workspace)
+                plan = await _plan(ledger, found, settings, instance_id, target, workspace)
                 if found.complete:  # a partial plan would mislead: nothing is sent anyway
                     log.info("run.plan", **plan.event())
                 stats.total, stats.skipped, stats.invalid = plan.rows, plan.done, plan.invalid
@@ -216,15 +216,15 @@ async def _plan(
     found: Preflight,
     settings: Settings,
     instance_id: str,
-    region: str | None,
+    target: LedgerTarget,
     workspace: Workspace,
 ) -> RunPlan:
     counts = await anyio.to_thread.run_sync(ledger.pass_counts)
     by = counts.counts
     return RunPlan(
         instance=settings.instance_id or instance_id,
-        region=region,
-        endpoint=settings.endpoint_url,
+        region=target.region,
+        endpoint=target.endpoint,
         batch_id=ledger.batch_id,
         ledger=workspace.ledger_label,
         rows=sum(by.values()),
