@@ -113,4 +113,16 @@ def test_the_run_options_build_the_target() -> None:
         "inst-staging", region="eu-west-2", endpoint=EP, instance_arn=ARN
     )
     by_id = load_settings(flags={"instance_id": "inst-1"}, environ={})
-    assert ledger_target(by_id, region="us-east-1") == LedgerTarget("inst-1", region="us-east-1")
+
+    class Meta:  # what a botocore client says it resolved
+        region_name = "us-east-1"
+        endpoint_url = "https://connect.us-east-1.amazonaws.com"
+
+    class Client:
+        meta = Meta()
+
+    assert ledger_target(by_id, Client()) == LedgerTarget("inst-1", region="us-east-1")
+    Meta.endpoint_url = "http://127.0.0.1:4566"  # set outside the flags (the environment)
+    assert ledger_target(by_id, Client()) == LedgerTarget(
+        "inst-1", region="us-east-1", endpoint="http://127.0.0.1:4566"
+    )
