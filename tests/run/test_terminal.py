@@ -8,6 +8,7 @@ import os
 import pty
 import re
 import select
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -133,3 +134,35 @@ def test_on_a_terminal_the_plan_is_shown_and_confirmed_before_sending(
     assert "12 to send" in text, text
     assert len(emulator.contacts()) == created
     assert code == (3 if answer == "n" else 0), text
+
+
+def test_ctrl_c_at_the_plan_prompt_ends_the_run_at_once(
+    emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    """SIGINT while the plan waits for its answer: the run stops (exit 3, resumable) within a
+    few seconds, sends nothing, and does not wait for a reply that never comes."""
+    path = write_csv(tmp_path / "calls.csv", task_rows(12))
+    controller, terminal = pty.openpty()
+    env = {**os.environ, **FAST_ENV, "COLUMNS": "160", "LINES": "40"}
+    proc = subprocess.Popen(
+        [str(TASKLOADER), "run", str(path), *emulator_args(emulator), "--ledger",
+         str(tmp_path / "l.sqlite")],
+        stdin=terminal, stdout=terminal, stderr=terminal, env=env,
+    )  # fmt: skip
+    os.close(terminal)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 60
+        while b"Create 12 tasks?" not in seen:
+            assert time.monotonic() < deadline and proc.poll() is None, seen.decode()
+            if select.select([controller], [], [], 0.2)[0]:
+                seen += os.read(controller, 65536)
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=15)  # before the fix it waited for the prompt's reply forever
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(controller)
+    assert code == 3
+    assert emulator.contacts() == []

@@ -324,9 +324,12 @@ async def test_a_declined_plan_sends_nothing_and_an_accepted_one_sends_all(
     path = write_csv(tmp_path / "tasks.csv", task_rows(4000))
     shown: list[RunPlan] = []
 
-    def decline(plan: RunPlan) -> bool:
+    async def decline(plan: RunPlan) -> bool:
         shown.append(plan)
         return False
+
+    async def accept(plan: RunPlan) -> bool:
+        return True
 
     report = await run_import(str(path), make_settings(), tty=False, confirm=decline)
     assert report.exit_code == 3
@@ -337,7 +340,7 @@ async def test_a_declined_plan_sends_nothing_and_an_accepted_one_sends_all(
     assert "exceed the default active-task quota" in plan.text()
     assert emulator.instance_id in plan.text()
 
-    report = await run_import(str(path), make_settings(), tty=False, confirm=lambda p: True)
+    report = await run_import(str(path), make_settings(), tty=False, confirm=accept)
     assert report.exit_code == 0
     assert len(emulator.contacts()) == 4000
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -122,6 +123,22 @@ def settings_options(func: F) -> F:
     for option in reversed(_AWS_OPTIONS):
         wrapper = option(wrapper)
     return wrapper  # type: ignore[return-value]
+
+
+async def ask_yes_no(question: str) -> bool:
+    """A y/N question on the terminal. The answer is read on the event loop (standard input
+    polled, no thread blocked in a read), so the run's signal handling can cancel it: Ctrl-C at
+    the prompt stops the run at once (run.control.RunControl.confirmed)."""
+    click.echo(f"{question} [y/N]: ", nl=False, err=True)
+    fd = sys.stdin.fileno()
+    line = b""
+    while not line.endswith(b"\n"):
+        await anyio.wait_readable(fd)
+        chunk = os.read(fd, 1024)
+        if not chunk:  # end of input: no answer is no
+            break
+        line += chunk
+    return line.decode(errors="replace").strip().lower() in ("y", "yes")
 
 
 def fail(exc: BaseException, code: int | None = None) -> Any:

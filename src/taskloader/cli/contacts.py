@@ -8,7 +8,15 @@ from typing import Any
 
 import click
 
-from taskloader.cli.common import EXIT_USAGE, F, Settings, fail, run_async, settings_options
+from taskloader.cli.common import (
+    EXIT_USAGE,
+    F,
+    Settings,
+    ask_yes_no,
+    fail,
+    run_async,
+    settings_options,
+)
 from taskloader.cli.run import _print, run_options
 from taskloader.cli.validate import input_options, with_input_options
 from taskloader.errors import UsageError
@@ -127,9 +135,9 @@ def _execute(
             UsageError("stop ends tasks for good: give --yes to run it off a terminal"), EXIT_USAGE
         )
 
-    def confirm(count: int) -> bool:
+    async def confirm(count: int) -> bool:
         verb = {"stop": "Stop", "transfer": "Transfer", "update": "Update"}[op.name]
-        return click.confirm(f"{verb} {count} contacts ({op.api})?", default=False, err=True)
+        return await ask_yes_no(f"{verb} {count} contacts ({op.api})?")
 
     async def main() -> int:
         report = await run_contacts(

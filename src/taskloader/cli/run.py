@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from taskloader.cli.common import F, Settings, fail, run_async, settings_options
+from taskloader.cli.common import F, Settings, ask_yes_no, fail, run_async, settings_options
 from taskloader.cli.validate import run_validation, with_input_options
 from taskloader.errors import UsageError
 from taskloader.ledger.results import result_names
@@ -160,9 +160,9 @@ def _dry_run_report(settings: Settings, report: str | None) -> str | None:
     return str(Path(out_dir) / name)
 
 
-def _confirm(plan: RunPlan) -> bool:
+async def _confirm(plan: RunPlan) -> bool:
     click.echo(plan.text(), err=True)
-    return click.confirm(f"Create {plan.to_send} tasks?", default=False, err=True)
+    return await ask_yes_no(f"Create {plan.to_send} tasks?")
 
 
 def _print(

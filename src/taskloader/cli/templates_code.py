@@ -19,6 +19,7 @@ from taskloader.cli.common import (
     EXIT_ROWS,
     EXIT_USAGE,
     Settings,
+    ask_yes_no,
     run_async,
     settings_options,
 )
@@ -183,9 +184,7 @@ def apply_cmd(
                         err=True,
                     )
                     return EXIT_USAGE
-                if not await anyio.to_thread.run_sync(
-                    lambda: click.confirm(f"Apply this plan to instance {plan.instance_id}?")
-                ):
+                if not await ask_yes_no(f"Apply this plan to instance {plan.instance_id}?"):
                     click.echo("nothing was changed")
                     return EXIT_ROWS
             report = await engine.apply(plan, backup_root, _progress)

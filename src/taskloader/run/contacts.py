@@ -11,7 +11,7 @@ the result files. Resume, ``--batch-id``, ``--redrive-failed`` and the error bud
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -58,7 +58,7 @@ log = structlog.get_logger(__name__)
 
 
 #: Shown the number of contacts about to be sent; False declines (the CLI's prompt).
-ConfirmCount = Callable[[int], bool]
+ConfirmCount = Callable[[int], Awaitable[bool]]
 
 
 class RowTemplates:
@@ -221,7 +221,7 @@ async def _run(
                     not control.stopped
                     and confirm is not None
                     and to_send
-                    and not await anyio.to_thread.run_sync(confirm, to_send)
+                    and not await control.confirmed(lambda: confirm(to_send))
                 ):
                     control.stop(StopReason.DECLINED, "the plan was not confirmed")
                 feed = LedgerFeed(partial(_rebuild, op, templates), ledger, control)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import signal
+from collections.abc import Awaitable, Callable
 
 import anyio
 import structlog
@@ -46,6 +47,25 @@ class RunControl:
     @property
     def stopped(self) -> bool:
         return self.stopping.is_set()
+
+    async def confirmed(self, ask: Callable[[], Awaitable[bool]]) -> bool:
+        """``ask``'s answer (a prompt on the terminal), or False as soon as the run is asked
+        to stop while it waits: a Ctrl-C at the prompt ends the run, it does not hang on it."""
+        answer = False
+        async with anyio.create_task_group() as group:
+
+            async def answered() -> None:
+                nonlocal answer
+                answer = await ask()
+                group.cancel_scope.cancel()
+
+            async def stopped() -> None:
+                await self.stopping.wait()
+                group.cancel_scope.cancel()
+
+            group.start_soon(answered)
+            group.start_soon(stopped)
+        return answer and not self.stopped
 
 
 async def watch_signals(control: RunControl, hard_stop: CancelScope) -> None:

@@ -185,7 +185,7 @@ async def _import(
 async def _declined(confirm: Confirm | None, plan: RunPlan, control: RunControl) -> bool:
     if control.stopped or confirm is None or not plan.to_send:
         return False
-    return not await anyio.to_thread.run_sync(confirm, plan)
+    return not await control.confirmed(lambda: confirm(plan))
 
 
 async def _open_ledger(

@@ -6,7 +6,7 @@ On a terminal it is printed and the user confirms (unless ``--yes``); off a term
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,5 +90,6 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-#: Shows the plan on a terminal and returns whether to go on (the CLI's prompt).
-Confirm = Callable[[RunPlan], bool]
+#: Shows the plan on a terminal and answers whether to go on (the CLI's prompt, read without a
+#: thread: a Ctrl-C while it waits stops the run at once; see run.control.unless_stopped).
+Confirm = Callable[[RunPlan], Awaitable[bool]]
