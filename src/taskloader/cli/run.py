@@ -166,7 +166,10 @@ async def _confirm(plan: RunPlan) -> bool:
 
 
 def _print(
-    report: RunReport, *, redrive: bool = True, rerun: str | None = "the same command again"
+    report: RunReport,
+    *,
+    redrive: bool = True,
+    rerun: str | None = "the same command again with --force (an edited input)",
 ) -> None:
     """The short human summary at the end of a run, on standard error: what happened, where the
     ledger and result files are, and the next command for each kind of row left (``rerun``:
