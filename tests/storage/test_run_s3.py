@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from taskloader.errors import LedgerLockedError
+from taskloader.errors import LedgerLockedError, LedgerMismatchError
 from taskloader.run.options import aws_options
 from taskloader.run.pipeline import run_import
 from taskloader.settings import Settings, load_settings
@@ -87,6 +87,14 @@ async def test_s3_input_and_out_dir_resume_with_the_same_tokens(
     assert second.stats["skipped"] == 20 and second.stats["requests"] == 0
     assert second.stats["invalid"] == 1
     assert emulator.stats()["contacts_created"] == 20
+
+    # The object replaced (tomorrow's file under the same key): refused, naming the S3 ledger
+    # (not the local copy it was opened from) and the setting a job without flags can give.
+    client.put_object(Bucket=bucket, Key="in/callbacks.csv", Body=csv_bytes(22))
+    with pytest.raises(LedgerMismatchError) as changed:
+        await run_import(location, settings, tty=False)
+    assert str(changed.value).startswith(f"ledger s3://{bucket}/nightly/run/ledger.sqlite:")
+    assert "TASKLOADER_FORCE=true" in str(changed.value)
 
 
 async def test_a_live_s3_lock_refuses_a_second_run(

@@ -19,6 +19,7 @@ import structlog
 
 from taskloader.connect.quota_gate import QuotaGate
 from taskloader.connect.retry import RetryPolicy
+from taskloader.errors import LedgerError
 from taskloader.input.location import input_changed, input_identity, input_rows, spooled
 from taskloader.ledger.store import Ledger, LedgerTarget
 from taskloader.run import options
@@ -197,18 +198,26 @@ async def _open_ledger(
     target: LedgerTarget,
 ) -> Ledger:
     columns: list[str] = []
-    return await anyio.to_thread.run_sync(
-        lambda: Ledger.open(
-            workspace.ledger_path,
-            batch_id=settings.batch_id,
-            new_batch_id=default_batch,
-            input_name=location,
-            fingerprint=fingerprint,
-            columns=columns,
-            force=settings.force,
-            target=target,
+    try:
+        return await anyio.to_thread.run_sync(
+            lambda: Ledger.open(
+                workspace.ledger_path,
+                batch_id=settings.batch_id,
+                new_batch_id=default_batch,
+                input_name=location,
+                fingerprint=fingerprint,
+                columns=columns,
+                force=settings.force,
+                target=target,
+            )
         )
-    )
+    except LedgerError as exc:
+        if exc.path == workspace.ledger_label:
+            raise
+        # An S3 ledger is opened from a local copy: name the ledger the user knows, and the
+        # setting a job without flags can use
+        reason = exc.reason.replace("--force", "--force (TASKLOADER_FORCE=true)")
+        raise type(exc)(workspace.ledger_label, reason) from None
 
 
 async def _plan(
