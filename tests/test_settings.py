@@ -166,3 +166,13 @@ def test_the_attachment_url_ttl_is_within_sigv4s_limit(ttl: int, ok: bool) -> No
     else:
         with pytest.raises(UsageError, match="attachment_url_ttl"):
             load_settings(environ=env)
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("grace_period", -1.0), ("row_deadline", float("nan")), ("read_timeout", 0.0),
+     ("quota_wait", -5.0)],
+)  # fmt: skip
+def test_a_negative_or_meaningless_duration_is_a_usage_error(flag: str, value: float) -> None:
+    with pytest.raises(UsageError, match=flag):
+        load_settings(flags={flag: value}, environ={})

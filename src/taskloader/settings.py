@@ -15,6 +15,7 @@ the setting, else the instance ARN's, else ``AWS_REGION``; botocore then tries
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 import types
@@ -245,6 +246,16 @@ def _with_region(s: Settings, env: Mapping[str, str]) -> Settings:
     return s if region == s.region else dataclasses.replace(s, region=region)
 
 
+#: Durations and sizes that cannot be negative (the second set not zero either).
+_NOT_NEGATIVE = (
+    "connect_timeout", "read_timeout", "template_cache_ttl", "schedule_horizon_days",
+    "row_deadline", "backoff_base", "backoff_cap", "quota_wait", "grace_period",
+    "checkpoint_interval", "progress_interval",
+)  # fmt: skip
+_POSITIVE = frozenset({"connect_timeout", "read_timeout", "checkpoint_interval",
+                       "progress_interval", "schedule_horizon_days"})  # fmt: skip
+
+
 def _check(s: Settings) -> None:
     problems = []
     if s.rate <= 0:
@@ -255,6 +266,11 @@ def _check(s: Settings) -> None:
         problems.append("concurrency must be >= 1")
     if s.max_attempts < 1:
         problems.append("max_attempts must be >= 1")
+    for name in _NOT_NEGATIVE:
+        value = getattr(s, name)
+        if not math.isfinite(value) or value < 0 or (value == 0 and name in _POSITIVE):
+            bound = "> 0" if name in _POSITIVE else ">= 0"
+            problems.append(f"{name} must be a number {bound}, not {value}")
     if s.max_consecutive_failures < 0:
         problems.append("max_consecutive_failures must be >= 0 (0: no limit)")
     if s.max_failure_rate is not None and not 0 < s.max_failure_rate <= 1:
