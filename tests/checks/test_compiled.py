@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 
 from taskloader.checks.request import CrossRowChecks, Limits, check_row, template_problem
 from taskloader.errors import InputFileError
+from taskloader.examples import TEMPLATES_DIR
 from taskloader.input.readers import open_rows
 from taskloader.mapping.mapper import Mapper
 from taskloader.mapping.outcome import OUTCOME_FIELDS, result_columns
@@ -108,6 +109,8 @@ TEMPLATES = (
     ),
     TaskTemplate(id="tpl-twin-1", arn="", name="Twin", contact_flow_id="flow-1"),
     TaskTemplate(id="tpl-twin-2", arn="", name="Twin", contact_flow_id="flow-1"),
+    # the example: Reason a required SINGLE_SELECT with a default, Account number a NUMBER
+    TaskTemplate.from_api(json.loads((TEMPLATES_DIR / "callback.json").read_text("utf-8"))),
 )
 # What the template cache serves: the templates as read back from their files.
 SERVED = tuple(TaskTemplate.from_api(json.loads(json.dumps(t.to_api()))) for t in TEMPLATES)
@@ -648,13 +651,40 @@ def test_rows_naming_different_templates_in_one_file(workdir: Path) -> None:
                 "text_too_long",  # NoFlow's 5000-character default for Notes
                 "invalid_number",  # and its default Amount
                 "no_flow",
-                "required_field_missing",  # Due
-                "required_field_missing",  # Notes: its default was refused
+                "required_field_missing",  # Due (Notes has a value, its refused default)
             ],
             6: ["invalid_url", "name_missing", "no_flow", *["required_field_missing"] * 5],
             7: ["duplicate_key"],
         }
-        assert [f for _, f, _ in got[4][2]][-2:] == ["Due", "Notes"]
+        assert [f for _, f, _ in got[4][2]] == [
+            "Email",
+            "Notes",
+            "Amount",
+            "contact_flow_id",
+            "Due",
+        ]
+
+
+def test_a_required_field_whose_value_is_refused_is_not_also_missing(workdir: Path) -> None:
+    """The example Callback template: a value given for a required field and refused gets its
+    value problem only, in both paths; an empty cell is still missing (or takes the default)."""
+    path = write_lines(
+        workdir / "callback.csv",
+        "Task name,Customer name,Account number,Reason",
+        "a,Ana,123,Bogus",
+        'b,Bo,"1,5",Billing',
+        "c,Cy,,",  # no account number; Reason takes its default, Other
+        "d,,x,",
+    )
+    for sizes in ([1], [3]):
+        got = compare_fast(path, settings_for(workdir, template="Callback"), sizes)
+        fields = {n: [(c, f) for c, f, _ in problems] for n, (_, _, problems) in got.items()}
+        assert fields == {
+            1: [("invalid_option", "Reason")],
+            2: [("invalid_number", "Account number")],
+            3: [("required_field_missing", "Account number")],
+            4: [("invalid_number", "Account number"), ("required_field_missing", "Customer name")],
+        }
 
 
 def test_more_than_twelve_rows_sharing_a_previous_contact(workdir: Path) -> None:

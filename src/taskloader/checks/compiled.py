@@ -39,6 +39,7 @@ from taskloader.checks.request import (
     digest,
     name_too_long,
     references_too_large,
+    refused,
     required_fields,
     required_missing,
     template_problem,
@@ -156,6 +157,10 @@ def _request_rules(
         _far=too_far(limits),
     )
     src = []
+    required = required_fields(template) if template is not None else ()
+    if required:  # the mapper's problems, for `refused`
+        ns["_refused"] = refused
+        src.append("    m = len(problems)")
     if template is not None and not template.active:
         src.append("    problems.append(_inactive)")
     name, description = params.get("Name"), params.get("Description")
@@ -197,18 +202,18 @@ def _request_rules(
         src.append("    problems.append(_no_flow)")
     elif flows:
         src += [f"    if {flows[0]} is not None:", "        problems.append(_has_flow)"]
-    if template is not None and template.required:
-        for k, (field_name, param) in enumerate(required_fields(template)):
-            ns[f"_req{k}"] = required_missing(field_name)
-            if param is None:
-                ref = local.get((REF, field_name))
-                test = None if ref is None else f"{ref} is None"
-            else:
-                test = f"{params[param]} is None" if param in params else None
-            if test is None:  # nothing can feed the field: always missing
-                src.append(f"    problems.append(_req{k})")
-            else:
-                src += [f"    if {test}:", f"        problems.append(_req{k})"]
+    for k, field in enumerate(required):
+        ns[f"_req{k}"], ns[f"_field{k}"] = required_missing(field.name), field
+        if field.param is None:
+            ref = local.get((REF, field.name))
+            test = "" if ref is None else f"{ref} is None and "
+        else:
+            test = f"{params[field.param]} is None and " if field.param in params else ""
+        # no test: nothing can set the field, but a column may still be refused for it
+        src += [
+            f"    if {test}not _refused(_field{k}, problems[:m]):",
+            f"        problems.append(_req{k})",
+        ]
     return src
 
 
