@@ -20,7 +20,7 @@ function's namespace reach the source text.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -45,6 +45,7 @@ from taskloader.checks.request import (
     template_problem,
     too_far,
 )
+from taskloader.input.csvheader import CsvHeader
 from taskloader.mapping.compile import assign
 from taskloader.mapping.plan import ATTR, PARAM, REF, Plan
 from taskloader.mapping.rules import BadValue, Code, Problem
@@ -70,13 +71,14 @@ class RecordCheck(NamedTuple):
 
 def compile_check(
     plan: Plan,
-    header: Sequence[str],
+    header: CsvHeader,
     template: TaskTemplate | None,
     limits: Limits,
     cross: CrossRowChecks,
 ) -> RecordCheck:
-    """The check of records with ``header`` against ``template``, as planned by ``plan``."""
-    position = {column: i for i, column in enumerate(header)}
+    """The check of records with ``header`` against ``template``, as planned by ``plan`` (for
+    ``header.names``)."""
+    position = dict(zip(header.names, header.named, strict=True))  # unnamed cells: no column
     ns: dict[str, Any] = {"BadValue": BadValue, "Problem": Problem}
     params: dict[str, str] = {}  # top-level parameter -> its local variable
     local: dict[tuple[int, str], str] = {}  # (REF or ATTR, key) -> its local variable
@@ -88,7 +90,7 @@ def compile_check(
             params.setdefault(target, f"q{len(params)}")
         elif sink == REF or (sink == ATTR and not bad_keys):
             local.setdefault((sink, target), f"x{len(local)}")
-    cells = ", ".join(f"c{i}" for i in range(len(header)))
+    cells = ", ".join(f"c{i}" for i in range(header.width))
     src = [f"    {cells}, = rec", "    problems = []"]  # callers pass records of this width
     if bad_keys:  # attribute keys are checked per row, in the order the row sets them
         src.append("    attrs = {}")
@@ -117,14 +119,16 @@ def compile_check(
     src += _request_rules(template, limits, params, local, ns)
     src += _sizes(plan, limits, local, bool(bad_keys), ns)
     src += _scheduled(params.get("ScheduledTime"))
-    src += _cross_row(plan, position, params.get("PreviousContactId"), cross, ns)
+    src += _cross_row(
+        plan, position, bool(header.unnamed), params.get("PreviousContactId"), cross, ns
+    )
     row = ["def row(rec, now, latest):", *src, "    return problems"]
     rows = [
         "def rows(records, start, now, latest):",
         "    bad = []",
         "    for i in range(start, len(records)):",
         "        rec = records[i]",
-        f"        if len(rec) != {len(header)}:",
+        f"        if len(rec) != {header.width}:",
         "            return i, bad",
         *["    " + line for line in src],
         "        if problems:",
@@ -304,6 +308,7 @@ def record_digest(record: list[str], width: int, skip: frozenset[int] = frozense
 def _cross_row(
     plan: Plan,
     position: dict[str, int],
+    unnamed: bool,
     previous: str | None,
     cross: CrossRowChecks,
     ns: dict[str, Any],
@@ -319,7 +324,8 @@ def _cross_row(
         _too_many=cross.too_many,
     )
     content = f"_hash(whole) & {_U64}"
-    if plan.results:  # as record_digest: without the columns of an earlier result file
+    if plan.results or unnamed:  # as record_digest: without an earlier result file's columns
+        # and the unnamed ones (not in ``position``)
         skip = {position[c] for c in plan.results}
         kept = "".join(f"c{i}, " for i in sorted(position.values()) if i not in skip)
         content = f"_hash(_join(({kept}))) & {_U64}"
