@@ -19,6 +19,7 @@ from taskloader.checks.request import (
 from taskloader.input.readers import SourceOptions, open_rows
 from taskloader.mapping.config import MappingConfig
 from taskloader.mapping.mapper import Mapper, TaskRequest
+from taskloader.templates.model import FieldType, TemplateField
 from tests.input.helpers import row, template
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -131,6 +132,19 @@ def test_a_required_field_whose_value_is_refused_gets_only_the_value_problem(
     tpl = template(required=frozenset(required))
     checked = check_row(row({"name": "n", **values}), tpl, Mapper(), LIMITS)
     assert [(p.code, p.field) for p in checked.problems] == expected
+
+
+def test_a_refused_value_of_another_field_does_not_hide_a_missing_one() -> None:
+    """A TEXT field named ``name`` takes the ``name`` column: its refused value is not one for
+    the NAME field ``Task name``, which is still missing."""
+    fields = (TemplateField("Task name", FieldType.NAME), TemplateField("name", FieldType.TEXT))
+    tpl = template(fields=fields, required=frozenset({"Task name"}))
+    checked = check_row(row({"name": "x" * 513}), tpl, Mapper(), LIMITS)
+    assert [(p.code, p.field) for p in checked.problems] == [
+        (Code.TEXT_TOO_LONG, "name"),
+        (Code.NAME_MISSING, "name"),
+        (Code.REQUIRED_FIELD_MISSING, "Task name"),
+    ]
 
 
 def test_a_refused_default_is_not_reported_as_no_default() -> None:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from taskloader.checks.spill import DigestCounter, DigestSet
-from taskloader.input.readers import Row
+from taskloader.input.readers import Row, fold
 from taskloader.mapping.mapper import Mapper, TaskRequest
 from taskloader.mapping.plan import CONVENTIONAL_PARAMS
 from taskloader.mapping.rules import (
@@ -100,8 +100,12 @@ def required_fields(template: TaskTemplate) -> tuple[Required, ...]:
             continue  # a constraint on a field the file cannot set: nothing to check
         param = _PARAM_OF_FIELD.get(f.type)
         # A value for it comes from the field's column (or default), or for a parameter also
-        # from the conventional column of that parameter (`scheduled_time` for ScheduledTime).
-        labels = {name, f.name} | ({_COLUMN_OF_PARAM[param]} if param else set())
+        # from the conventional column of that parameter (`scheduled_time` for ScheduledTime),
+        # unless a field of that name takes the column (see mapping.plan).
+        labels = {name, f.name}
+        column = _COLUMN_OF_PARAM.get(param or "")
+        if column is not None and all(fold(other.name) != column for other in template.fields):
+            labels.add(column)
         out.append(Required(name, param, frozenset(labels)))
     if len(_required_cache) > 256:
         _required_cache.clear()
