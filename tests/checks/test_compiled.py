@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 
 from taskloader.checks.request import CrossRowChecks, Limits, check_row, template_problem
 from taskloader.errors import InputFileError
+from taskloader.examples import TEMPLATES_DIR
 from taskloader.input.readers import open_rows
 from taskloader.mapping.mapper import Mapper
 from taskloader.mapping.outcome import OUTCOME_FIELDS, result_columns
@@ -108,6 +109,8 @@ TEMPLATES = (
     ),
     TaskTemplate(id="tpl-twin-1", arn="", name="Twin", contact_flow_id="flow-1"),
     TaskTemplate(id="tpl-twin-2", arn="", name="Twin", contact_flow_id="flow-1"),
+    # the example: Reason a required SINGLE_SELECT with a default, Account number a NUMBER
+    TaskTemplate.from_api(json.loads((TEMPLATES_DIR / "callback.json").read_text("utf-8"))),
 )
 # What the template cache serves: the templates as read back from their files.
 SERVED = tuple(TaskTemplate.from_api(json.loads(json.dumps(t.to_api()))) for t in TEMPLATES)
@@ -263,7 +266,9 @@ COLUMNS: dict[str, str] = {
     "cust": "attr",
     "junk": "unknown",
     "extra": "unknown",
+    # unnamed columns (empty header cells, as Excel leaves them): in no row, whatever they hold
     "": "unknown",
+    " ": "unknown",
     # the columns a result file fed back in adds (mapping.outcome): ignored, not row content
     "row": "unknown",
     "taskloader.message": "unknown",
@@ -330,9 +335,13 @@ def cases(draw: st.DrawFn, offsets: Sequence[int]) -> Case:
     default = draw(st.sampled_from([None, "Full", "Top", "Off", "NoFlow", "Nope", "Twin"]))
     header = draw(
         st.lists(st.sampled_from(sorted(COLUMNS)), unique=True, min_size=1, max_size=12).filter(
-            # not a header of empty names only (a blank row, skipped), nor names that collide
-            # once folded (refused)
-            lambda h: any(h) and len({c.strip().casefold() for c in h}) == len(h)
+            # a header naming a column (one of empty names only is a blank row, skipped, or
+            # refused), without names that collide once folded (refused)
+            lambda h: (
+                len({c.strip().casefold() for c in h if c.strip()})
+                == len([c for c in h if c.strip()])
+                > 0
+            )
         )
     )
     row = st.tuples(*(cell(COLUMNS[c], offsets) for c in header)).map(list)
@@ -416,7 +425,7 @@ async def fast(path: Path, settings: Settings, sizes: Sequence[int]) -> tuple[in
             total = valid = 0
             with open_rows(str(path), source_options(settings)) as reader:
                 assert reader.records is not None
-                checker = RecordChecker(preparer, str(path), list(reader.columns))
+                checker = RecordChecker(preparer, str(path), reader.records.header)
                 for size in itertools.cycle(sizes):
                     lines, records = reader.records.read(size)
                     if not records:
@@ -482,8 +491,9 @@ def test_validate_file_reports_what_check_row_finds(workdir: Path, case: Case) -
     count, expected = reference(path, settings_, Limits(schedule_horizon=HORIZON))
     default = resolve(case.settings["template"])
     if not isinstance(default, Problem):
-        plan = Mapper(mapping_config(settings_)).plan(default, tuple(case.header))
-        if len(plan.unknown) + len(plan.results) == len(case.header):  # refused: none known
+        names = tuple(c for c in case.header if c.strip())  # unnamed columns are none
+        plan = Mapper(mapping_config(settings_)).plan(default, names)
+        if len(plan.unknown) + len(plan.results) == len(names):  # refused: none known
             with pytest.raises(InputFileError, match=r"no known column|looks like data"):
                 anyio.run(through_validate_file, path, settings_)
             return
@@ -648,13 +658,64 @@ def test_rows_naming_different_templates_in_one_file(workdir: Path) -> None:
                 "text_too_long",  # NoFlow's 5000-character default for Notes
                 "invalid_number",  # and its default Amount
                 "no_flow",
-                "required_field_missing",  # Due
-                "required_field_missing",  # Notes: its default was refused
+                "required_field_missing",  # Due (Notes has a value, its refused default)
             ],
             6: ["invalid_url", "name_missing", "no_flow", *["required_field_missing"] * 5],
             7: ["duplicate_key"],
         }
-        assert [f for _, f, _ in got[4][2]][-2:] == ["Due", "Notes"]
+        assert [f for _, f, _ in got[4][2]] == [
+            "Email",
+            "Notes",
+            "Amount",
+            "contact_flow_id",
+            "Due",
+        ]
+
+
+def test_a_required_field_whose_value_is_refused_is_not_also_missing(workdir: Path) -> None:
+    """The example Callback template: a value given for a required field and refused gets its
+    value problem only, in both paths; an empty cell is still missing (or takes the default)."""
+    path = write_lines(
+        workdir / "callback.csv",
+        "Task name,Customer name,Account number,Reason",
+        "a,Ana,123,Bogus",
+        'b,Bo,"1,5",Billing',
+        "c,Cy,,",  # no account number; Reason takes its default, Other
+        "d,,x,",
+    )
+    for sizes in ([1], [3]):
+        got = compare_fast(path, settings_for(workdir, template="Callback"), sizes)
+        fields = {n: [(c, f) for c, f, _ in problems] for n, (_, _, problems) in got.items()}
+        assert fields == {
+            1: [("invalid_option", "Reason")],
+            2: [("invalid_number", "Account number")],
+            3: [("required_field_missing", "Account number")],
+            4: [("invalid_number", "Account number"), ("required_field_missing", "Customer name")],
+        }
+
+
+@pytest.mark.parametrize("sizes", [[1], [2], [512]])
+def test_unnamed_columns_are_in_no_row(workdir: Path, sizes: list[int]) -> None:
+    """Excel's empty header cells: their cells are in no row's values and no content key, in
+    both paths; a record with values only there is a row, with no values."""
+    path = write_lines(
+        workdir / "unnamed.csv",
+        "name;contact_flow_id; ;Notes;;",
+        "a;f;;n;;",
+        "a;f;x;n;;y",  # differs from row 1 only in unnamed cells: a duplicate
+        ";;x;;;",  # values only in unnamed columns: a row with none
+        "b;f;;n",  # ragged: no cells for the last two unnamed columns
+        "b;f;;n;;",  # the same as row 4 once padded
+    )
+    got = compare_fast(path, settings_for(workdir, ragged_tolerance=5), sizes)
+    assert codes(got) == {
+        2: ["duplicate_key"],
+        3: ["name_missing", "no_flow"],
+        4: ["ragged_row"],
+        5: ["duplicate_key"],
+    }
+    assert got[2][:2] == (3, {"name": "a", "contact_flow_id": "f", "Notes": "n"})
+    assert got[3][:2] == (4, {"name": "", "contact_flow_id": "", "Notes": ""})
 
 
 def test_more_than_twelve_rows_sharing_a_previous_contact(workdir: Path) -> None:
@@ -753,7 +814,7 @@ def test_each_template_name_is_resolved_once_however_many_rows_fall_back(workdir
     preparer = Preparer(None, mapping_config(settings), limits(settings))  # type: ignore[arg-type]  # no cache: resolve is given
     with open_rows(str(path), source_options(settings)) as reader:
         assert reader.records is not None
-        checker = RecordChecker(preparer, str(path), list(reader.columns))
+        checker = RecordChecker(preparer, str(path), reader.records.header)
         lines_, records = reader.records.read(1_000)
         valid, invalid = checker.check(1, lines_, records, counting)
     assert sorted(asked, key=str) == ["Full", "Nope"]

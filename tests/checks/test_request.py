@@ -19,6 +19,7 @@ from taskloader.checks.request import (
 from taskloader.input.readers import SourceOptions, open_rows
 from taskloader.mapping.config import MappingConfig
 from taskloader.mapping.mapper import Mapper, TaskRequest
+from taskloader.templates.model import FieldType, TemplateField
 from tests.input.helpers import row, template
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -103,6 +104,53 @@ def test_required_fields_are_satisfied_by_template_defaults() -> None:
     tpl = template(required=frozenset({"Priority"}), defaults={"Priority": "Low"})
     checked = check_row(row({"name": "n"}), tpl, Mapper(), LIMITS)
     assert checked.problems == []
+
+
+@pytest.mark.parametrize(
+    ("required", "values", "expected"),
+    [
+        ({"Priority"}, {"Priority": "Bogus"}, [(Code.INVALID_OPTION, "Priority")]),
+        ({"Priority"}, {"priority ": "Bogus"}, [(Code.INVALID_OPTION, "Priority")]),
+        ({"Amount"}, {"Amount": "1,5"}, [(Code.INVALID_NUMBER, "Amount")]),
+        # another field's refused value leaves a missing one missing
+        (
+            {"Amount", "Email"},
+            {"Amount": "1,5"},
+            [(Code.INVALID_NUMBER, "Amount"), (Code.REQUIRED_FIELD_MISSING, "Email")],
+        ),
+        ({"Amount"}, {"Amount": ""}, [(Code.REQUIRED_FIELD_MISSING, "Amount")]),  # no value
+        ({"Amount"}, {}, [(Code.REQUIRED_FIELD_MISSING, "Amount")]),
+        # a top-level parameter: the field's column, or the parameter's conventional column
+        ({"When"}, {"When": "soon"}, [(Code.INVALID_SCHEDULED_TIME, "When")]),
+        ({"When"}, {"scheduled_time": "soon"}, [(Code.INVALID_SCHEDULED_TIME, "scheduled_time")]),
+    ],
+)
+def test_a_required_field_whose_value_is_refused_gets_only_the_value_problem(
+    required: set[str], values: dict[str, str], expected: list[tuple[str, str]]
+) -> None:
+    """A refused value is a value: "has no value or default" would be false beside it."""
+    tpl = template(required=frozenset(required))
+    checked = check_row(row({"name": "n", **values}), tpl, Mapper(), LIMITS)
+    assert [(p.code, p.field) for p in checked.problems] == expected
+
+
+def test_a_refused_value_of_another_field_does_not_hide_a_missing_one() -> None:
+    """A TEXT field named ``name`` takes the ``name`` column: its refused value is not one for
+    the NAME field ``Task name``, which is still missing."""
+    fields = (TemplateField("Task name", FieldType.NAME), TemplateField("name", FieldType.TEXT))
+    tpl = template(fields=fields, required=frozenset({"Task name"}))
+    checked = check_row(row({"name": "x" * 513}), tpl, Mapper(), LIMITS)
+    assert [(p.code, p.field) for p in checked.problems] == [
+        (Code.TEXT_TOO_LONG, "name"),
+        (Code.NAME_MISSING, "name"),
+        (Code.REQUIRED_FIELD_MISSING, "Task name"),
+    ]
+
+
+def test_a_refused_default_is_not_reported_as_no_default() -> None:
+    tpl = template(required=frozenset({"Priority"}), defaults={"Priority": "Medium"})
+    checked = check_row(row({"name": "n"}), tpl, Mapper(), LIMITS)
+    assert [(p.code, p.field) for p in checked.problems] == [(Code.INVALID_OPTION, "Priority")]
 
 
 @pytest.mark.parametrize(("value_bytes", "ok"), [(4096 - 3, True), (4096 - 2, False)])

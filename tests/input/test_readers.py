@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import structlog.testing
 
 from taskloader.errors import InputFileError
 from taskloader.input.readers import Row, SourceOptions, open_rows, read_rows
@@ -200,3 +201,50 @@ def test_latin1_far_down_names_its_line() -> None:
     with pytest.raises(InputFileError) as caught:
         list(read_rows(io.BytesIO(data), "x.csv", SourceOptions()))
     assert caught.value.line == 12
+
+
+def test_empty_header_cells_name_no_column() -> None:
+    """Excel's trailing empty header cells (several: never a duplicate); a blank one too."""
+    data = b"key;name; ;Call before;;\r\nk1;Ana;;2030-01-01;;\r\nk2;Bo;;;\r\n"
+    reader = read_rows(io.BytesIO(data), "x.csv", SourceOptions(ragged_tolerance=1))
+    assert reader.columns == ("key", "name", "Call before")
+    rows = list(reader)
+    assert [r.values for r in rows] == [
+        {"key": "k1", "name": "Ana", "Call before": "2030-01-01"},
+        {"key": "k2", "name": "Bo", "Call before": ""},
+    ]
+    assert rows[1].problems[0][1] == "record has 5 fields, the header has 6"  # ragged as read
+
+
+def test_a_value_under_an_unnamed_column_is_noted_once_by_position() -> None:
+    data = b"name,,x,\nsecret one,v1,a,\nplain,,b,v2\nsecret two,v3,c,v4\n,,,v5\n"
+    with structlog.testing.capture_logs() as logs:
+        reader = read_rows(io.BytesIO(data), "x.csv", SourceOptions())
+        rows = list(reader)
+    # a record with values only under unnamed columns is a row (not a blank line), with none
+    assert [r.values for r in rows][-1] == {"name": "", "x": ""}
+    notes = [e for e in logs if e["event"] == "input.unnamed_columns_ignored"]
+    assert len(notes) == 1
+    assert (notes[0]["columns"], notes[0]["first_line"]) == ([2, 4], 2)
+    assert "positions 2, 4" in notes[0]["note"]
+    assert not [v for v in ("v1", "v2", "v3", "v4", "v5", "secret") if v in str(logs)]
+
+
+def test_unnamed_columns_without_values_are_not_noted() -> None:
+    with structlog.testing.capture_logs() as logs:
+        list(read_rows(io.BytesIO(b"name;;\r\na;;\r\n"), "x.csv", SourceOptions()))
+    assert logs == []
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        (b"name,Name ,,\na,b,,\n", "'name' and 'Name '"),  # named columns are still checked
+        (b"name,name,,\na,b,,\n", "duplicate column 'name'"),
+        (b" , \na,b\n", "names no column"),
+    ],
+)
+def test_header_errors_concern_named_columns(data: bytes, words: str) -> None:
+    with pytest.raises(InputFileError, match=words) as caught:
+        read_rows(io.BytesIO(data), "x.csv", SourceOptions())
+    assert caught.value.line == 1

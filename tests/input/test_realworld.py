@@ -24,6 +24,7 @@ US = ["--date-format", "MM/DD/YYYY h:mm AM/PM", "--timezone", "America/New_York"
 SUMMARIES: dict[tuple[str, tuple[str, ...]], tuple[int, int, int, dict[str, int], list[str]]] = {
     ("excel_european.csv", tuple(EUROPEAN)): (0, 3, 3, {}, []),
     ("excel_european.csv", ()): (1, 3, 0, {"invalid_date_time": 3}, []),
+    ("excel_trailing_columns.csv", tuple(EUROPEAN)): (0, 3, 3, {}, []),  # no '' column
     ("excel_windows_cp1252.csv", ("--encoding", "cp1252")): (0, 2, 2, {}, []),
     ("excel_windows_cp1252.csv", ("--encoding", "windows-1252")): (0, 2, 2, {}, []),
     ("excel_unicode_text.txt", ()): (0, 2, 2, {}, []),
@@ -108,6 +109,26 @@ def test_a_misspelt_column_gets_a_did_you_mean_in_the_text_summary() -> None:
     argv = ["validate", str(CORPUS / "misspelt_column.csv"), "--templates", str(TEMPLATES_DIR)]
     result = CliRunner().invoke(main, [*argv, "--template", "Callback", "--log-level", "error"])
     assert "'Custmer name' (did you mean 'Customer name'?)" in result.stdout
+
+
+def test_a_value_under_an_unnamed_column_is_one_note_naming_its_position(tmp_path: Path) -> None:
+    """The Excel file with values typed under its unnamed columns: one note for the file, by
+    position, never the values; a row holding values only there is a row, and invalid."""
+    text = (CORPUS / "excel_trailing_columns.csv").read_text(encoding="utf-8-sig").splitlines()
+    text[1] = text[1].removesuffix(";;") + ";secret-1;"
+    text[3] = text[3].removesuffix(";;") + ";secret-2;secret-3"
+    text.append(";;;;;;secret-4;")
+    path = tmp_path / "typed.csv"
+    path.write_text("\n".join(text) + "\n", encoding="utf-8")
+    argv = ["validate", str(path), "--templates", str(TEMPLATES_DIR), "--template", "Callback"]
+    result = CliRunner().invoke(main, [*argv, *EUROPEAN, "--log-level", "warning"])
+    assert result.exit_code == 1, result.output
+    assert f"{path}: 4 rows, 3 valid, 1 invalid" in result.stdout
+    assert "name_missing: 1 row (first: 4)" in result.stdout
+    assert result.output.count("input.unnamed_columns_ignored") == 1  # a log line
+    assert "positions 7, 8" in result.output
+    assert "unknown columns" not in result.output
+    assert "secret" not in result.output
 
 
 def test_the_report_neutralises_formula_cells_in_the_header(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import anyio
 import pytest
+import structlog.testing
 from click.testing import CliRunner
 
 from taskloader.cli import main
@@ -101,6 +102,51 @@ async def test_text_in_other_encodings_reaches_connect_as_written(
         assert ref(muller, "Customer name") == "Jürgen Müller"
         assert muller["Description"] == "Rechnung über 120 € prüfen"
         assert contacts["Rappeler Zoé Lefèvre"]["Description"] == "« urgent » – café fermé"
+
+
+EUROPEAN = {"date_format": "DD/MM/YYYY HH:mm", "timezone": "Europe/Berlin"}
+EXCEL_TASKS = ["Call back Gus Silva", "Call back Jia Berg", "Call back Kai Haddad"]
+
+
+async def test_excel_empty_header_cells_are_no_columns(
+    run: Run, emulator: EmulatorHandle, templates: dict[str, str]
+) -> None:
+    """The walkthrough's file: Excel's header ends ``Call before;;`` (two empty cells over
+    columns that once held data). Once refused as a duplicate column ''; now every row is sent,
+    and nothing is said about columns that hold nothing."""
+    with structlog.testing.capture_logs() as logs:
+        report = await run(CORPUS / "excel_trailing_columns.csv", template="Callback", **EUROPEAN)
+    assert report.exit_code == 0, report.counts
+    assert sorted(c["Name"] for c in emulator.contacts()) == EXCEL_TASKS
+    assert ref(by_name(emulator)["Call back Jia Berg"], "Call before") == "1798560000"
+    assert contact_pairs(emulator) == succeeded_pairs(Path(report.ledger))
+    assert not [e for e in logs if "unknown" in e["event"] or "unnamed" in e["event"]]
+
+
+async def test_values_under_unnamed_columns_are_ignored_with_one_note(
+    run: Run, emulator: EmulatorHandle, templates: dict[str, str], tmp_path: Path
+) -> None:
+    """Values typed under the unnamed columns reach neither Connect, the ledger nor the logs;
+    one note names the columns' positions; a row with values only there is an invalid row."""
+    lines = (CORPUS / "excel_trailing_columns.csv").read_text(encoding="utf-8-sig").splitlines()
+    lines[1] = lines[1].removesuffix(";;") + ";secret-1;"
+    lines[2] = lines[2].removesuffix(";;") + ";;secret-2"
+    lines.append(";;;;;;secret-3;")
+    path = tmp_path / "typed.csv"
+    path.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
+    with structlog.testing.capture_logs() as logs:
+        report = await run(path, template="Callback", **EUROPEAN)
+    assert report.exit_code == 1, report.counts
+    assert (report.counts["succeeded"], report.counts["invalid"]) == (3, 1)
+    assert sorted(c["Name"] for c in emulator.contacts()) == EXCEL_TASKS
+    notes = [e for e in logs if e["event"] == "input.unnamed_columns_ignored"]
+    assert [(n["columns"], n["first_line"]) for n in notes] == [([7, 8], 2)]
+    written = [Path(report.ledger).parent, Path(report.out_dir)]  # the ledger, result files
+    kept = b"".join(f.read_bytes() for d in written for f in d.rglob("*") if f.is_file())
+    for secret in ("secret-1", "secret-2", "secret-3"):
+        assert secret not in str(emulator.contacts())
+        assert secret not in str(logs)
+        assert secret.encode() not in kept
 
 
 async def test_the_mapping_template_constant_picks_the_template(

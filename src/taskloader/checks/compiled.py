@@ -20,7 +20,7 @@ function's namespace reach the source text.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -39,11 +39,13 @@ from taskloader.checks.request import (
     digest,
     name_too_long,
     references_too_large,
+    refused,
     required_fields,
     required_missing,
     template_problem,
     too_far,
 )
+from taskloader.input.csvheader import CsvHeader
 from taskloader.mapping.compile import assign
 from taskloader.mapping.plan import ATTR, PARAM, REF, Plan
 from taskloader.mapping.rules import BadValue, Code, Problem
@@ -69,13 +71,14 @@ class RecordCheck(NamedTuple):
 
 def compile_check(
     plan: Plan,
-    header: Sequence[str],
+    header: CsvHeader,
     template: TaskTemplate | None,
     limits: Limits,
     cross: CrossRowChecks,
 ) -> RecordCheck:
-    """The check of records with ``header`` against ``template``, as planned by ``plan``."""
-    position = {column: i for i, column in enumerate(header)}
+    """The check of records with ``header`` against ``template``, as planned by ``plan`` (for
+    ``header.names``)."""
+    position = dict(zip(header.names, header.named, strict=True))  # unnamed cells: no column
     ns: dict[str, Any] = {"BadValue": BadValue, "Problem": Problem}
     params: dict[str, str] = {}  # top-level parameter -> its local variable
     local: dict[tuple[int, str], str] = {}  # (REF or ATTR, key) -> its local variable
@@ -87,7 +90,7 @@ def compile_check(
             params.setdefault(target, f"q{len(params)}")
         elif sink == REF or (sink == ATTR and not bad_keys):
             local.setdefault((sink, target), f"x{len(local)}")
-    cells = ", ".join(f"c{i}" for i in range(len(header)))
+    cells = ", ".join(f"c{i}" for i in range(header.width))
     src = [f"    {cells}, = rec", "    problems = []"]  # callers pass records of this width
     if bad_keys:  # attribute keys are checked per row, in the order the row sets them
         src.append("    attrs = {}")
@@ -116,14 +119,16 @@ def compile_check(
     src += _request_rules(template, limits, params, local, ns)
     src += _sizes(plan, limits, local, bool(bad_keys), ns)
     src += _scheduled(params.get("ScheduledTime"))
-    src += _cross_row(plan, position, params.get("PreviousContactId"), cross, ns)
+    src += _cross_row(
+        plan, position, bool(header.unnamed), params.get("PreviousContactId"), cross, ns
+    )
     row = ["def row(rec, now, latest):", *src, "    return problems"]
     rows = [
         "def rows(records, start, now, latest):",
         "    bad = []",
         "    for i in range(start, len(records)):",
         "        rec = records[i]",
-        f"        if len(rec) != {len(header)}:",
+        f"        if len(rec) != {header.width}:",
         "            return i, bad",
         *["    " + line for line in src],
         "        if problems:",
@@ -156,6 +161,10 @@ def _request_rules(
         _far=too_far(limits),
     )
     src = []
+    required = required_fields(template) if template is not None else ()
+    if required:  # the mapper's problems, for `refused`
+        ns["_refused"] = refused
+        src.append("    m = len(problems)")
     if template is not None and not template.active:
         src.append("    problems.append(_inactive)")
     name, description = params.get("Name"), params.get("Description")
@@ -197,18 +206,18 @@ def _request_rules(
         src.append("    problems.append(_no_flow)")
     elif flows:
         src += [f"    if {flows[0]} is not None:", "        problems.append(_has_flow)"]
-    if template is not None and template.required:
-        for k, (field_name, param) in enumerate(required_fields(template)):
-            ns[f"_req{k}"] = required_missing(field_name)
-            if param is None:
-                ref = local.get((REF, field_name))
-                test = None if ref is None else f"{ref} is None"
-            else:
-                test = f"{params[param]} is None" if param in params else None
-            if test is None:  # nothing can feed the field: always missing
-                src.append(f"    problems.append(_req{k})")
-            else:
-                src += [f"    if {test}:", f"        problems.append(_req{k})"]
+    for k, field in enumerate(required):
+        ns[f"_req{k}"], ns[f"_field{k}"] = required_missing(field.name), field
+        if field.param is None:
+            ref = local.get((REF, field.name))
+            test = "" if ref is None else f"{ref} is None and "
+        else:
+            test = f"{params[field.param]} is None and " if field.param in params else ""
+        # no test: nothing can set the field, but a column may still be refused for it
+        src += [
+            f"    if {test}not _refused(_field{k}, problems[:m]):",
+            f"        problems.append(_req{k})",
+        ]
     return src
 
 
@@ -299,6 +308,7 @@ def record_digest(record: list[str], width: int, skip: frozenset[int] = frozense
 def _cross_row(
     plan: Plan,
     position: dict[str, int],
+    unnamed: bool,
     previous: str | None,
     cross: CrossRowChecks,
     ns: dict[str, Any],
@@ -314,7 +324,8 @@ def _cross_row(
         _too_many=cross.too_many,
     )
     content = f"_hash(whole) & {_U64}"
-    if plan.results:  # as record_digest: without the columns of an earlier result file
+    if plan.results or unnamed:  # as record_digest: without an earlier result file's columns
+        # and the unnamed ones (not in ``position``)
         skip = {position[c] for c in plan.results}
         kept = "".join(f"c{i}, " for i in sorted(position.values()) if i not in skip)
         content = f"_hash(_join(({kept}))) & {_U64}"

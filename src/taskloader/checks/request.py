@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from taskloader.checks.spill import DigestCounter, DigestSet
-from taskloader.input.readers import Row
+from taskloader.input.readers import Row, fold
 from taskloader.mapping.mapper import Mapper, TaskRequest
+from taskloader.mapping.plan import CONVENTIONAL_PARAMS
 from taskloader.mapping.rules import (
     ATTRIBUTES_MAX_BYTES,
     PREVIOUS_CONTACT_MAX,
@@ -66,8 +67,20 @@ _PARAM_OF_FIELD = {
     FieldType.EXPIRY_DURATION: "SegmentAttributes",
 }
 _ATTRIBUTE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_COLUMN_OF_PARAM = {param: column for column, param in CONVENTIONAL_PARAMS.items()}
 good_keys: set[str] = set()
-_required_cache: dict[str, tuple[TaskTemplate, tuple[tuple[str, str | None], ...]]] = {}
+
+
+class Required(NamedTuple):
+    """A required field: its name, the top-level parameter it feeds (None: a reference), and
+    the ``field`` of the problems that refuse a value given for it (see :func:`refused`)."""
+
+    name: str
+    param: str | None
+    labels: frozenset[str]
+
+
+_required_cache: dict[str, tuple[TaskTemplate, tuple[Required, ...]]] = {}
 
 
 def template_problem(code: Code) -> Problem:
@@ -75,8 +88,8 @@ def template_problem(code: Code) -> Problem:
     return Problem(code, "template", _TEMPLATE_MESSAGES[code])
 
 
-def required_fields(template: TaskTemplate) -> tuple[tuple[str, str | None], ...]:
-    """(field name, top-level parameter or None for a reference) of each required field."""
+def required_fields(template: TaskTemplate) -> tuple[Required, ...]:
+    """Each required field the file can set, by name."""
     cached = _required_cache.get(template.id)
     if cached is not None and cached[0] is template:
         return cached[1]
@@ -85,7 +98,15 @@ def required_fields(template: TaskTemplate) -> tuple[tuple[str, str | None], ...
         f = template.field_named(name)
         if f is None or f.type is FieldType.SELF_ASSIGN:
             continue  # a constraint on a field the file cannot set: nothing to check
-        out.append((name, _PARAM_OF_FIELD.get(f.type)))
+        param = _PARAM_OF_FIELD.get(f.type)
+        # A value for it comes from the field's column (or default), or for a parameter also
+        # from the conventional column of that parameter (`scheduled_time` for ScheduledTime),
+        # unless a field of that name takes the column (see mapping.plan).
+        labels = {name, f.name}
+        column = _COLUMN_OF_PARAM.get(param or "")
+        if column is not None and all(fold(other.name) != column for other in template.fields):
+            labels.add(column)
+        out.append(Required(name, param, frozenset(labels)))
     if len(_required_cache) > 256:
         _required_cache.clear()
     _required_cache[template.id] = (template, tuple(out))
@@ -125,6 +146,13 @@ def description_too_long(limits: Limits) -> Problem:
     return Problem(Code.DESCRIPTION_TOO_LONG, "description", text)
 
 
+def refused(required: Required, problems: Sequence[Problem]) -> bool:
+    """True when one of a row's value ``problems`` (the mapper's) refused a value given for the
+    ``required`` field: the field then has a value, an invalid one, and is not also missing."""
+    labels = required.labels
+    return any(p.field in labels for p in problems)
+
+
 def required_missing(field_name: str) -> Problem:
     text = "required by the template and has no value or default"
     return Problem(Code.REQUIRED_FIELD_MISSING, field_name, text)
@@ -149,8 +177,14 @@ def utf8_len(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode())
 
 
-def validate(request: TaskRequest, template: TaskTemplate | None, limits: Limits) -> list[Problem]:
-    """Every request-level problem of a mapped row.
+def validate(
+    request: TaskRequest,
+    template: TaskTemplate | None,
+    limits: Limits,
+    mapped: Sequence[Problem] = (),
+) -> list[Problem]:
+    """Every request-level problem of a mapped row; ``mapped``: the problems mapping it found
+    (a required field whose value they refused is not also reported missing).
 
     :mod:`taskloader.checks.compiled` compiles these same rules, in this order, for CSV records;
     a change here belongs there too (``tests/input/test_record_check.py`` holds them equal).
@@ -177,9 +211,11 @@ def validate(request: TaskRequest, template: TaskTemplate | None, limits: Limits
         problems.append(NO_FLOW)
     refs: dict[str, dict[str, str]] = params.get("References") or {}
     if template is not None and template.required:
-        for field_name, param in required_fields(template):
-            if (param is None and field_name not in refs) or (param and param not in params):
-                problems.append(required_missing(field_name))
+        for required in required_fields(template):
+            name, param = required.name, required.param
+            missing = name not in refs if param is None else param not in params
+            if missing and not refused(required, mapped):
+                problems.append(required_missing(name))
     if refs:
         size = utf8_len("".join(refs) + "".join([ref["Value"] for ref in refs.values()]))
         if size > limits.references_max_bytes:
@@ -303,7 +339,7 @@ def check_row(
         request, problems = mapper.map_row(row, template)
         if row.problems:
             problems[:0] = [Problem(code, None, text) for code, text in row.problems]
-        problems += validate(request, template, limits)
+        problems += validate(request, template, limits, problems)
     if cross is not None:
         cross.check_into(request, problems)
     return Checked(request, problems)

@@ -6,7 +6,8 @@ number and the line it starts on. Problems with the whole file raise
 (a ragged CSV record within the tolerance) travels with the row in :attr:`Row.problems`.
 
 Bytes become lines in :mod:`taskloader.input.text` (the encoding, the delimiter). A CSV header's
-names must differ once trimmed and case-folded (:func:`fold`), as the mapping matches them;
+names must differ once trimmed and case-folded (:func:`fold`), as the mapping matches them; an
+empty header cell names no column (:mod:`taskloader.input.csvheader`: its column is ignored);
 records of empty cells only (``,,,,``) are skipped like blank lines.
 
 The CSV reader raises the process-wide ``csv.field_size_limit`` to :data:`FIELD_SIZE_LIMIT` so that
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, Literal, cast
 
 from taskloader.errors import InputFileError
+from taskloader.input.csvheader import CsvHeader, UnnamedValues
 from taskloader.input.text import Lines, sniff_delimiter
 
 Format = Literal["csv", "jsonl"]
@@ -75,8 +77,8 @@ def detect_format(name: str, options: SourceOptions) -> Format:
 
 
 class RowReader:
-    """An iterator of :class:`Row` with the file's ``columns`` (CSV header order; for JSONL the
-    keys in first-seen order, growing as rows are read).
+    """An iterator of :class:`Row` with the file's ``columns`` (the CSV header's names in order;
+    for JSONL the keys in first-seen order, growing as rows are read).
 
     For CSV, ``records`` is the same stream one level lower, read in chunks of cells (numbered
     1, 2, ... in order; see :func:`csv_row`). A consumer reads one or the other, never both.
@@ -160,14 +162,17 @@ def _csv_reader(lines: Lines, options: SourceOptions) -> RowReader:
         delimiter = "\t" if tsv else sniff_delimiter(peeked[-1] if peeked else "")
     source = itertools.chain(peeked, lines.lines)
     reader = csv.reader(source, delimiter=delimiter, quotechar=options.quotechar, strict=True)
-    header = _next_record(reader, lines, name)
-    while header is not None and not any(header):  # blank lines before the header
-        header = _next_record(reader, lines, name)
-    if header is None:
+    cells = _next_record(reader, lines, name)
+    while cells is not None and not any(cells):  # blank lines before the header
+        cells = _next_record(reader, lines, name)
+    if cells is None:
         raise InputFileError(name, "empty file: no header row", line=1)
     line = reader.line_num
+    header = CsvHeader.of(cells)
+    if not header.names:
+        raise InputFileError(name, "the header row names no column: its cells are blank", line=line)
     seen: dict[str, str] = {}
-    for column in header:
+    for column in header.names:
         if column in seen.values():
             raise InputFileError(name, f"duplicate column {column!r} in the header", line=line)
         other = seen.setdefault(fold(column), column)
@@ -178,8 +183,8 @@ def _csv_reader(lines: Lines, options: SourceOptions) -> RowReader:
                 "case are ignored; rename one",
                 line=line,
             )
-    records = CsvRecords(reader, lines, len(header), options.ragged_tolerance)
-    rows = RowReader(_csv_rows(records, name, header), header, records)
+    records = CsvRecords(reader, lines, header, options.ragged_tolerance)
+    rows = RowReader(_csv_rows(records, name, header), list(header.names), records)
     rows.encoding = lines.encoding
     return rows
 
@@ -228,13 +233,16 @@ class CsvRecords:
     :meth:`read` hands back ``(lines, records)``: ``records`` as the csv module parsed them
     (blank lines dropped, ragged records kept, refused past the tolerance) and ``lines[i]`` the
     line ``records[i]`` starts on. A chunk without blank lines, embedded newlines or ragged
-    records (the usual case) costs no per-record Python work beyond the parse.
+    records (the usual case) costs no per-record Python work beyond the parse. The records are
+    whole: ``header`` tells which of their cells are under a named column.
     """
 
-    def __init__(self, reader: Any, lines: Lines, width: int, tolerance: int) -> None:
+    def __init__(self, reader: Any, lines: Lines, header: CsvHeader, tolerance: int) -> None:
         self._reader = reader
         self._lines = lines
-        self._width = width
+        self.header = header
+        self._width = header.width
+        self._unnamed = UnnamedValues(lines.name, header) if header.unnamed else None
         self._tolerance = tolerance
         self._ragged = 0
         self._failed: Exception | None = None  # raised by the next read
@@ -242,8 +250,18 @@ class CsvRecords:
     def read(self, size: int) -> tuple[Sequence[int], list[list[str]]]:
         """Up to ``size`` records, none only at the end of the file. Blocking.
 
-        A file-level problem is raised once the records before it have been handed back.
+        A file-level problem is raised once the records before it have been handed back; values
+        under unnamed columns are noted at the end of the file.
         """
+        lines, records = self._read(size)
+        if self._unnamed is not None:
+            if records:
+                self._unnamed.scan(lines, records)
+            else:
+                self._unnamed.note()
+        return lines, records
+
+    def _read(self, size: int) -> tuple[Sequence[int], list[list[str]]]:
         if self._failed is not None:
             raise self._failed
         reader = self._reader
@@ -291,16 +309,16 @@ class CsvRecords:
         return starts, kept
 
 
-def csv_row(name: str, header: list[str], number: int, line: int, record: list[str]) -> Row:
+def csv_row(name: str, header: CsvHeader, number: int, line: int, record: list[str]) -> Row:
     """The :class:`Row` of one CSV record; a ragged record carries its ``ragged_row`` problem."""
-    if len(record) == len(header):
-        return Row(name, number, line, dict(zip(header, record, strict=True)))
-    message = f"record has {len(record)} fields, the header has {len(header)}"
-    values = dict(zip(header, record, strict=False))
+    values = header.values(record)
+    if len(record) == header.width:
+        return Row(name, number, line, values)
+    message = f"record has {len(record)} fields, the header has {header.width}"
     return Row(name, number, line, values, ((RAGGED_ROW, message),))
 
 
-def _csv_rows(records: CsvRecords, name: str, header: list[str]) -> Iterator[Row]:
+def _csv_rows(records: CsvRecords, name: str, header: CsvHeader) -> Iterator[Row]:
     number = 0
     while True:
         lines, chunk = records.read(256)

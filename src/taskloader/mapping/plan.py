@@ -47,6 +47,12 @@ PLAIN_PARAMS = {
     "related_contact_id": "RelatedContactId",
 }
 NESTED_KEYS = frozenset({"fields", "attributes", "references"})
+#: The conventional column feeding each top-level parameter a template field may also feed.
+CONVENTIONAL_PARAMS = {
+    **PLAIN_PARAMS,
+    "scheduled_time": "ScheduledTime",
+    "expiry_minutes": "SegmentAttributes",
+}
 
 _TOP_LEVEL_FIELD = {
     FieldType.NAME: "Name",
@@ -138,7 +144,7 @@ def _param_rule(param: str) -> Callable[[str], str]:
 
 
 #: Every name a column may have besides template fields and ``attr.``/``ref.`` (folded).
-KNOWN = frozenset({*PLAIN_PARAMS, "scheduled_time", "expiry_minutes", "key", "template"})
+KNOWN = frozenset({*CONVENTIONAL_PARAMS, "key", "template"})
 #: The names whose column has a role of its own for the row (if the template has a field of
 #: that name too, the column also fills it).
 ROLES = frozenset({"key", "template"})

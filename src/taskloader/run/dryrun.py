@@ -160,7 +160,7 @@ async def _checked(
         return
     records, first = reader.records, 1
     await preparer.check_columns(name, reader.columns, reader.encoding)
-    checker = RecordChecker(preparer, name, list(reader.columns), extra)
+    checker = RecordChecker(preparer, name, records.header, extra)
 
     def resolve(ref: str | None) -> TaskTemplate | Problem | None:
         return anyio.from_thread.run(preparer.resolve, ref)

@@ -5,7 +5,8 @@ a record that check cannot take (ragged, a template that did not resolve) is map
 validated as a :class:`Row` by :func:`validation.check_row`, the path `run` uses, with the same
 duplicate digests as the compiled check. A file with nested column names (``fields``,
 ``attributes``, ``references``) takes :func:`check_row` for every row, and so does a file with
-attachment columns.
+attachment columns. The records are whole, cells of unnamed columns too
+(:mod:`taskloader.input.csvheader`): both paths leave those cells out of everything.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from taskloader.checks.compiled import RecordCheck, compile_check, record_digest
 from taskloader.checks.request import check_row, digest
+from taskloader.input.csvheader import CsvHeader
 from taskloader.input.readers import Row, csv_row
 from taskloader.mapping.outcome import result_columns
 from taskloader.mapping.rules import Problem
@@ -30,7 +32,8 @@ _UNSEEN: Any = object()
 
 
 class RecordChecker:
-    """Checks the records of one CSV file (one ``header``), in order, chunk after chunk.
+    """Checks the records of one CSV file (one ``header``: ``CsvRecords.header``), in order,
+    chunk after chunk.
 
     Blocking, and meant for a worker thread: the thread that read a chunk checks it while its
     cells are still in that core's cache. ``resolve`` is called once per template name, from
@@ -38,21 +41,24 @@ class RecordChecker:
     """
 
     def __init__(
-        self, preparer: Preparer, name: str, header: list[str], extra: Extra | None = None
+        self, preparer: Preparer, name: str, header: CsvHeader, extra: Extra | None = None
     ) -> None:
         self._preparer = preparer
         self._extra = extra
         self._name = name
         self._header = header
-        added = set(result_columns(header))
-        self._results = frozenset(i for i, c in enumerate(header) if c in added)
+        self._columns = header.names
+        added = set(result_columns(header.names))
+        # the cells that are no row's content: an earlier result file's, and unnamed columns'
+        results = (i for i, c in zip(header.named, header.names, strict=True) if c in added)
+        self._skip = frozenset((*results, *header.unnamed))
         mapper = preparer.mapper
-        plan = mapper.plan(None, tuple(header))
+        plan = mapper.plan(None, header.names)
         self._key_column = plan.key_column
         # Nested names (`fields`, ...) change what a row's content key covers: rows of such a
         # file take check_row whole, content key and all, as `run` does.
         self._nested = plan.nested
-        self._picks = [header.index(c) for c in mapper.template_columns(tuple(header))]
+        self._picks = [header.cells.index(c) for c in mapper.template_columns(header.names)]
         self._checks: dict[str | None, RecordCheck | None] = {}
         self._templates: dict[str | None, TaskTemplate | Problem | None] = {}
 
@@ -61,7 +67,7 @@ class RecordChecker:
     ) -> tuple[int, list[tuple[Row, list[Problem]]]]:
         """Records numbered from ``first`` that start on ``lines``: how many are valid, and each
         invalid one as a :class:`Row` with its problems."""
-        limits, width = self._preparer.limits, len(self._header)
+        limits, width = self._preparer.limits, self._header.width
         now = limits.clock()
         latest = now + limits.schedule_horizon
         default = self._preparer.mapper.config.default_template
@@ -121,7 +127,7 @@ class RecordChecker:
         if isinstance(template, Problem) or self._nested:
             return None
         preparer = self._preparer
-        plan = preparer.mapper.plan(template, tuple(self._header))
+        plan = preparer.mapper.plan(template, self._columns)
         if plan.nested or plan.attachments or plan.attachment_list is not None:
             return None  # attachments are checked by the mapper (mapping.attachments) only
         return compile_check(plan, self._header, template, preparer.limits, preparer.cross)
@@ -137,11 +143,11 @@ class RecordChecker:
         else:
             request, problems = check_row(row, template, preparer.mapper, preparer.limits)
             key_column = self._key_column
-            if len(record) < len(self._header):  # a short record: the key column may be cut
+            if len(record) < self._header.width:  # a short record: the key column may be cut
                 # off, and another column that maps to `key` (a rename) be the row's key
                 key_column = preparer.mapper.plan(None, tuple(row.values)).key_column
             key = row.values.get(key_column, "") if key_column else ""
-            d = digest(key) if key else record_digest(record, len(self._header), self._results)
+            d = digest(key) if key else record_digest(record, self._header.width, self._skip)
             preparer.cross.check_digest_into(d, request.params.get("PreviousContactId"), problems)
         if self._extra is not None and "Attachments" in request.params:
             problems += self._extra(request.params)
