@@ -486,6 +486,10 @@ async def test_an_update_file_fixed_in_place_resumes_with_force_as_the_summary_s
     assert (again.counts["succeeded"], again.sent) == (2, 1)
     assert emulator.stats()["requests"]["UpdateContact"] == {"200": 2}
     assert _by_id(emulator)[ids[1]]["References"]["Email"]["Value"] == "b@example.com"
+    write_csv(path, rows[1:], ("contact_id", "Email"))  # a row taken out: said, not forgotten
+    fewer = await _contacts(make_settings, "update", ContactSource(file=str(path)), ledger,
+                            template="Callback", force=True)  # fmt: skip
+    assert (fewer.sent, fewer.absent) == (0, 1)
 
     with pytest.raises(LedgerMismatchError):
         await _contacts(make_settings, "update", ContactSource(file=str(path)), ledger,

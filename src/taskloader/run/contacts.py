@@ -200,7 +200,8 @@ async def _run(
                 await _stage(op, ledger, rows, control, templates)
                 if settings.redrive_failed:
                     await anyio.to_thread.run_sync(partial(ledger.redrive_failed, succeeded=verify))
-                by = (await anyio.to_thread.run_sync(ledger.pass_counts)).counts
+                passed = await anyio.to_thread.run_sync(ledger.pass_counts)
+                by = passed.counts
                 to_send = by["pending"] + by["unprocessed"]
                 stats.total = sum(by.values())
                 stats.skipped = by["succeeded"] + by["failed"]
@@ -260,6 +261,7 @@ async def _run(
         control.reason.value if control.reason else None,
         control.detail,
         sent=stats.succeeded + stats.failed,
+        absent=passed.absent,
     )
 
 
