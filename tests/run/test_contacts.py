@@ -340,6 +340,8 @@ async def test_verify_names_exactly_the_changed_and_the_deleted_tasks(
     # failed.csv says what differs too, in the shape of every result file
     failed = {r["key"]: r for r in read_csv(ledger.parent / "failed.csv")}
     assert failed["r20"]["taskloader.error_code"] == "mismatched"
+    assert failed["r20"]["taskloader.contact_id"] == ids["r20"]  # the contact the row is about
+    assert failed["r40"]["taskloader.contact_id"] == ids["r40"]  # missing, by its id
     assert failed["r20"]["taskloader.message"] == "description: asked row 20, found edited"
     after = emulator.stats()["requests"]
     # Reads only: every row read again once (DescribeContact, ListContactReferences), no write.

@@ -58,6 +58,11 @@ class Operation:
         found = response.get("ContactId")
         return RowStatus.SUCCEEDED, {"contact_id": str(found) if found else key}
 
+    def contact_of(self, key: str | None) -> str | None:
+        """The contact a row is about before any answer: none for an import (its task does not
+        exist yet); the row's key, its contact id, for an operation on an existing contact."""
+        return None
+
 
 #: StartTaskContact: 2/s, burst 5 (the Connect API default; it is not among the exceptions).
 START_TASK = Operation(
@@ -79,6 +84,9 @@ class ContactOperation(Operation):
     """
 
     quota_is_row: bool = False
+
+    def contact_of(self, key: str | None) -> str | None:
+        return key
 
     def classify(self, exc: BaseException) -> Classification | None:
         found = classify(exc)

@@ -200,4 +200,9 @@ async def _send_one(ctx: Sending, item: Work) -> RowOutcome:
     message = error.message
     if outcome.kind is OutcomeKind.EXHAUSTED:
         message = f"gave up after {outcome.attempts} attempts: {message}"
-    return done(RowStatus.FAILED, error_code=error.code, error_message=message)
+    return done(
+        RowStatus.FAILED,
+        error_code=error.code,
+        error_message=message,
+        contact_id=op.contact_of(item.key),
+    )

@@ -103,7 +103,9 @@ class VerifyOperation(ContactOperation):
             for d in diffs
         ]
         message = json.dumps(listed, ensure_ascii=False, default=str)
-        return RowStatus.FAILED, {"error_code": MISMATCHED, "error_message": message}
+        return RowStatus.FAILED, {
+            "error_code": MISMATCHED, "error_message": message, "contact_id": key,
+        }  # fmt: skip
 
     def classify(self, exc: BaseException) -> Classification | None:
         found = ContactOperation.classify(self, exc)
