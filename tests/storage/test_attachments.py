@@ -9,11 +9,13 @@ received. The ledger, the result files and the logs hold file names and S3 locat
 from __future__ import annotations
 
 import json
+import threading
 import urllib.request
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import anyio
 import pytest
 from click.testing import CliRunner
 
@@ -85,16 +87,17 @@ def test_run_presigns_s3_attachments_and_keeps_only_locations(
     assert signature_free(logs) and "run.summary" in logs
 
 
-async def test_jsonl_attachments_list_is_presigned_on_every_attempt(
+async def test_a_retried_row_resends_the_urls_of_its_first_attempt(
     client: Any,
     bucket: str,
     emulator: EmulatorHandle,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """Presigning happens per attempt, after the pacer: a throttled first attempt is presigned
-    again for the second (a URL signed in the same second is the same URL, so the calls are
-    counted, not compared)."""
+    """Presigning happens once per row, after the pacer let its first attempt go: a retry
+    resends the same URLs, the same request for its ClientToken. Here the first answer is lost
+    (the emulator answers after the client's read timeout, having made the task): the retry is
+    answered with that task, not refused as a token reused with other values."""
     from taskloader.run.pipeline import run_import
 
     claim = put(client, bucket, "claims/19.pdf", b"claim 19")
@@ -102,11 +105,11 @@ async def test_jsonl_attachments_list_is_presigned_on_every_attempt(
            "attachments": [{"file_name": "claim.pdf", "url": claim}]}  # fmt: skip
     path = tmp_path / "tasks.jsonl"
     path.write_text(json.dumps(row) + "\n", encoding="utf-8")
-    emulator.configure(faults={"throttle": 1.0})
+    emulator.configure(faults={"latency_ms": 1500.0})
     seen: list[str] = []
 
     settings = load_settings(
-        flags={**FAST, "region": REGION, "endpoint_url": emulator.url,
+        flags={**FAST, "region": REGION, "endpoint_url": emulator.url, "read_timeout": 1.0,
                "instance_id": emulator.instance_id, "ledger": str(tmp_path / "l.sqlite")},
         environ={},
     )  # fmt: skip
@@ -118,24 +121,64 @@ async def test_jsonl_attachments_list_is_presigned_on_every_attempt(
     async def spy(self: Any, params: dict[str, Any]) -> dict[str, Any]:
         out = await original(self, params)
         seen.append(out["Attachments"][0]["S3Url"])
-        if len(seen) == 2:
-            emulator.configure(faults={"throttle": 0.0})
+        # answers come in time again once the first attempt (and maybe its first retry) timed out
+        threading.Timer(2.5, lambda: emulator.configure(faults={"latency_ms": 0.0})).start()
         return out
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(attachments.Attachments, "presigned", spy)
         report = await run_import(str(path), settings, tty=False)
 
-    assert report.exit_code == 0
-    assert len(seen) == 2
-    assert emulator.stats()["requests"]["StartTaskContact"] == {"429": 1, "200": 1}
+    assert report.exit_code == 0, report
+    assert len(seen) == 1  # signed once, sent twice
     [contact] = emulator.contacts()
-    assert contact["Attachments"][0]["S3Url"] == seen[-1]
-    assert "X-Amz-Signature=" in seen[-1]
+    assert contact["Attachments"][0]["S3Url"] == seen[0]
+    assert "X-Amz-Signature=" in seen[0]
+    [record] = ledger_records(tmp_path / "l.sqlite")
+    assert (record.status.value, record.contact_id) == ("succeeded", contact["ContactId"])
+    assert record.attempts >= 2
     assert params_untouched(tmp_path / "l.sqlite", claim)
     logs = capsys.readouterr()
-    assert "retry" in logs.out + logs.err  # the throttled attempt was logged, without the URL
     assert signature_free(logs.out + logs.err)
+
+
+async def test_a_row_with_attachments_sent_again_by_a_later_run_makes_nothing_new(
+    client: Any, bucket: str, emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    """A later run of the same batch (here: the ledger lost) signs the URLs anew, so Connect
+    refuses the row's ClientToken as used with other values. The task exists: the row is
+    succeeded, saying its contact id is not known, and no task is made twice."""
+    from taskloader.run.pipeline import run_import
+
+    claim = put(client, bucket, "claims/20.pdf", b"claim 20")
+    rows = [
+        {
+            "key": f"k{n}",
+            "name": f"Claim {n}",
+            "contact_flow_id": FLOW,
+            "attachment.claim.pdf": claim,
+            "attachment.front.jpg": "",
+        }
+        for n in range(3)
+    ]
+    path = write_csv(tmp_path / "tasks.csv", rows, COLUMNS)
+
+    def settings(ledger: str) -> Any:
+        return load_settings(
+            flags={**FAST, "region": REGION, "endpoint_url": emulator.url,
+                   "instance_id": emulator.instance_id, "ledger": str(tmp_path / ledger)},
+            environ={},
+        )  # fmt: skip
+
+    assert (await run_import(str(path), settings("first.sqlite"), tty=False)).exit_code == 0
+    await anyio.sleep(1.1)  # SigV4 signs to the second: a URL signed later is another URL
+    again = await run_import(str(path), settings("lost.sqlite"), tty=False)
+    assert again.exit_code == 0
+    assert len(emulator.contacts()) == 3
+    records = ledger_records(tmp_path / "lost.sqlite")
+    assert {r.status.value for r in records} == {"succeeded"}
+    assert all((r.error_message or "").startswith("already made") for r in records)
+    assert emulator.stats()["requests"]["StartTaskContact"] == {"200": 3, "409": 3}
 
 
 def params_untouched(ledger: Path, location: str) -> bool:

@@ -2,9 +2,9 @@
 
 The mapper puts ``Attachments`` in a row's request with the URLs as the input wrote them
 (:mod:`taskloader.mapping.attachments`). :meth:`Attachments.presigned` replaces each ``s3://``
-URL by a presigned GetObject URL right before each StartTaskContact attempt (the senders call it
-after the pacer let the attempt go), so a URL never expires while a long run waits, and a retry
-gets a fresh one. Only the copy of the parameters sent carries it: the row, the ledger and the
+URL by a presigned GetObject URL right before a row's first StartTaskContact attempt (the
+senders call it after the pacer let the attempt go), so a URL never expires while a long run
+waits; the row's retries resend it (run.sender: the same request for its ClientToken). Only the copy of the parameters sent carries it: the row, the ledger and the
 logs keep the ``s3://`` location.
 
 With ``--check-attachments`` the dry run HEADs each S3 object once (the answer is kept per URL

@@ -99,6 +99,7 @@ def sending_for(
         control=control,
         stats=stats,
         presign=presign,
+        presign_fresh_s=settings.attachment_url_ttl / 2,
         operation=operation,
     )
 

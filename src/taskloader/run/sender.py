@@ -23,6 +23,7 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream
 from taskloader.connect.pacing import Pacer
 from taskloader.connect.quota_gate import QuotaGate
 from taskloader.connect.retry import (
+    KEY_REUSED,
     Attempt,
     ErrorKind,
     OutcomeKind,
@@ -70,6 +71,14 @@ class Work:
         )
 
 
+#: The message of a row with attachments whose ClientToken Connect had already seen.
+ALREADY_MADE = (
+    "already made: a request with this row's ClientToken was made before (an earlier run or "
+    "result file of this batch) and Connect refused it again only because the attachment URLs "
+    "are presigned anew for each send; the task exists, its contact id is not known here"
+)
+
+
 class _Stopped(Exception):
     """Raised instead of sending once the run is stopping (not an API error: not retried)."""
 
@@ -85,8 +94,11 @@ class Sending:
     policy: RetryPolicy
     control: RunControl
     stats: RunStats
-    #: the request as sent: each ``s3://`` attachment presigned (run.attachments), per attempt
+    #: the request as sent: each ``s3://`` attachment presigned (run.attachments) at the row's
+    #: first attempt; its retries resend those URLs (the same request for its ClientToken) until
+    #: they are ``presign_fresh_s`` old, then they are signed again
     presign: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
+    presign_fresh_s: float = 1800.0
     #: the API each row calls, and how its errors are sorted
     operation: Operation = START_TASK
     #: called with a row's identity before its first attempt, for an operation without a
@@ -133,6 +145,7 @@ async def _send_one(ctx: Sending, item: Work) -> RowOutcome:
     params.update(item.params)
     times: list[datetime] = []
     unclear = [item.in_doubt]  # an attempt whose answer was lost may have been carried out
+    signed: list[tuple[float, dict[str, Any]]] = []  # (when, the request with presigned URLs)
 
     async def call() -> Any:
         if ctx.control.stopped:
@@ -144,7 +157,10 @@ async def _send_one(ctx: Sending, item: Work) -> RowOutcome:
                 ctx.control.stop(StopReason.OUTPUT, str(exc))
                 raise _Stopped from None
         if ctx.presign is not None and "Attachments" in params:
-            return await op.call(ctx.client, await ctx.presign(params))
+            now = anyio.current_time()
+            if not signed or now - signed[0][0] > ctx.presign_fresh_s:
+                signed[:] = [(now, await ctx.presign(params))]
+            return await op.call(ctx.client, signed[0][1])
         return await op.call(ctx.client, params)
 
     def on_attempt(attempt: Attempt) -> None:
@@ -192,6 +208,11 @@ async def _send_one(ctx: Sending, item: Work) -> RowOutcome:
         return done(RowStatus.UNPROCESSED)
     error = outcome.error
     assert error is not None
+    if error.code == KEY_REUSED and signed:
+        # The token was used before with other values: the presigned attachment URLs, signed
+        # anew for this send (a resumed run, a result file of this batch, a lost ledger). The
+        # task that first request made stands; Connect does not say its id.
+        return done(RowStatus.SUCCEEDED, error_message=ALREADY_MADE)
     if any(unclear) and error.code in op.settled_by:
         # The row's goal holds (the contact has ended) and an earlier attempt of this batch,
         # whose answer was lost, may be what did it: the row is done, and says so.
