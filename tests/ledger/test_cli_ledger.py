@@ -82,6 +82,17 @@ def test_export_usage_errors(live_ledger: Path, extra: list[str], message: str) 
     assert message in result.output
 
 
+def test_export_to_a_folder_that_does_not_exist_is_a_usage_error(
+    live_ledger: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "no" / "such" / "x.csv"
+    args = ["ledger", "export", str(live_ledger), "--status", "failed", "--out", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2
+    assert f"--out {out}: No such file or directory" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_export_unknown_suffix_exits_2(live_ledger: Path, tmp_path: Path) -> None:
     out = tmp_path / "x.xlsx"
     args = ["ledger", "export", str(live_ledger), "--status", "failed", "--out", str(out)]

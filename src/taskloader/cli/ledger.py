@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from taskloader.cli.common import AWS_CONFIG_ERRORS, EXIT_OK, EXIT_USAGE, F, fail
-from taskloader.errors import TaskloaderError
+from taskloader.errors import TaskloaderError, UsageError
 from taskloader.ledger.results import export_records
 from taskloader.ledger.store import LedgerReader, RowStatus
 from taskloader.logs import configure_logging
@@ -155,7 +155,8 @@ def export_cmd(
 
     Each row is written as its input columns, then `row` and `line`, then the outcome
     (`taskloader.status`, `taskloader.error_code`, `taskloader.message`,
-    `taskloader.contact_id`, `taskloader.attempts`). Exit codes: 0 done, 2 usage error, no such
+    `taskloader.contact_id`, `taskloader.attempts`, `taskloader.batch_id`). Exit codes: 0 done,
+    2 usage error (an --out that cannot be written too), no such
     ledger or a damaged one, 4 S3 refused access.
     """
     if out_file == "-":  # standard output carries the rows: keep any log line off it
@@ -175,6 +176,8 @@ def export_cmd(
         fail(exc, EXIT_USAGE)
     except ValueError as exc:
         fail(exc, EXIT_USAGE)
+    except OSError as exc:  # the output cannot be written: its folder is missing, no permission
+        fail(UsageError(f"--out {out_file}: {exc.strerror or exc}"), EXIT_USAGE)
     where = "standard output" if out_file == "-" else out_file
     click.echo(f"exported {n} rows to {where}", err=True)
     raise SystemExit(EXIT_OK)

@@ -4,8 +4,9 @@ The mapper puts ``Attachments`` in a row's request with the URLs as the input wr
 (:mod:`taskloader.mapping.attachments`). :meth:`Attachments.presigned` replaces each ``s3://``
 URL by a presigned GetObject URL right before a row's first StartTaskContact attempt (the
 senders call it after the pacer let the attempt go), so a URL never expires while a long run
-waits; the row's retries resend it (run.sender: the same request for its ClientToken). Only the copy of the parameters sent carries it: the row, the ledger and the
-logs keep the ``s3://`` location.
+waits; the row's retries resend it (run.sender: the same request for its ClientToken). Only
+the copy of the parameters sent carries it: the row, the ledger and the logs keep the ``s3://``
+location.
 
 With ``--check-attachments`` the dry run HEADs each S3 object once (the answer is kept per URL
 for the run) and reports a missing or unreadable one as a row problem.
