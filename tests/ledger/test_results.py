@@ -157,9 +157,11 @@ def test_jsonl_inputs_use_the_union_of_keys_in_first_seen_order(
         ["1", "", "", "", "1", "2", "succeeded", "", "", "c1", "0", batch],
         ["", "2", '{"x": [1, 2]}', "", "2", "3", "succeeded", "", "", "c2", "0", batch],
     ]
-    assert read_csv(files.unprocessed) == [
-        ["a", "b", "c", "d", "taskloader.batch_id"],
-        ["3", "", "", "true", batch],
+    # a JSONL input's rows left are JSONL, their values' types kept (fed back, a row keeps
+    # the content key its input gave it)
+    assert files.unprocessed is not None and files.unprocessed.suffix == ".jsonl"
+    assert [json.loads(x) for x in files.unprocessed.read_text().splitlines()] == [
+        {"d": True, "a": "3", "taskloader.batch_id": batch}
     ]
 
 

@@ -374,3 +374,15 @@ def test_fields_that_differ_only_in_case_are_filled_only_by_their_exact_column()
     folded = Mapper().map_row(row({"name": "n", "EMAIL": "a@b.co"}), tpl)
     assert [(p.code, p.field) for p in folded.problems] == [(Code.AMBIGUOUS_FIELD, "EMAIL")]
     assert "References" not in folded.request.params
+
+
+def test_nested_columns_written_as_json_text_are_read_back() -> None:
+    """A CSV result file of a JSONL input holds its nested objects as JSON text (and an empty
+    cell for none): fed back, they are the objects again; other text is still an error."""
+    tpl = TaskTemplate(id="t", arn="a", name="T", fields=(TemplateField("Claim", FieldType.TEXT),))
+    cells = {"name": "n", "fields": '{"Claim": "C-1"}', "attributes": " ", "references": ""}
+    mapped = Mapper().map_row(row(cells), tpl)
+    assert mapped.problems == []
+    assert mapped.request.params["References"] == {"Claim": {"Value": "C-1", "Type": "STRING"}}
+    bad = Mapper().map_row(row({"name": "n", "fields": "[1, 2]"}), tpl)
+    assert [(p.code, p.field) for p in bad.problems] == [(Code.INVALID_VALUE, "fields")]

@@ -569,3 +569,28 @@ def test_an_endpoint_set_in_the_environment_belongs_to_the_ledger(
     assert code == 2
     assert emulator_process.url in proc.stderr_text()
     assert emulator_process.contacts() == []
+
+
+def test_a_jsonl_import_stopped_and_fed_back_makes_no_task_twice(
+    emulator: EmulatorHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keyless JSONL rows with typed values (a boolean, a number, a nested object): the rows
+    left at a stop are written as JSONL, so fed back they keep their content keys; running it,
+    then the original command, makes each task once."""
+    monkeypatch.chdir(tmp_path)
+    rows = [{"name": f"Task j{n}", "contact_flow_id": FLOW, "attributes": {"vip": n % 2 == 0,
+             "rank": n}} for n in range(60)]  # fmt: skip
+    path = write_jsonl(tmp_path / "calls.jsonl", rows)
+    base = [*emulator_args(emulator), "--rate", "20", "--burst", "2", "--yes"]
+    proc = TaskloaderProcess.start([str(path), *base], tmp_path)
+    try:
+        wait_for(lambda: len(emulator.contacts()) >= 10, timeout=60)
+        proc.signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 3, proc.stderr_text()
+    finally:
+        proc.kill()
+    left = tmp_path / "calls.jsonl-taskloader" / "unprocessed.jsonl"
+    assert len(left.read_text().splitlines()) > 20
+    assert run_cli([str(left), *base], tmp_path)[0] == 0
+    assert run_cli([str(path), *base], tmp_path)[0] == 0  # the same command again
+    assert created_names(emulator) == sorted(f"Task j{n}" for n in range(60))

@@ -117,6 +117,11 @@ def write_results(
     columns = input_columns(verbatim)
     names = _names_for(ledger, out)
     paths = {kind: out / names[kind] for kind in RESULT_KINDS}
+    # A JSONL input's rows left are written as JSONL: fed back, each value keeps its JSON type,
+    # so each row keeps its content key (and ClientToken) as the input gave it.
+    jsonl = not ledger.columns
+    if jsonl:
+        paths["unprocessed"] = paths["unprocessed"].with_suffix(".jsonl")
     left = paths["unprocessed"] if list_left else None
     if left is None:  # an earlier run's list would be stale now
         paths.pop("unprocessed").unlink(missing_ok=True)
@@ -129,11 +134,13 @@ def write_results(
         ok = _CsvOut(stack.enter_context(atomic_text(paths["succeeded"])), header)
         failed = _CsvOut(stack.enter_context(atomic_text(paths["failed"])), header)
         invalid = _CsvOut(stack.enter_context(atomic_text(paths["invalid"])), header)
-        todo = (
-            _CsvOut(stack.enter_context(atomic_text(left)), [*verbatim, BATCH_FIELD], safe=False)
-            if left
-            else None
-        )
+        todo: _CsvOut | _JsonlOut | None = None
+        if left is not None and jsonl:
+            todo = _JsonlOut(stack.enter_context(atomic_text(left)), batch)
+        elif left is not None:
+            todo = _CsvOut(
+                stack.enter_context(atomic_text(left)), [*verbatim, BATCH_FIELD], safe=False
+            )
         outs = {RowStatus.SUCCEEDED: ok, RowStatus.FAILED: failed, RowStatus.INVALID: invalid}
         counts = {s.value: 0 for s in RowStatus}
         if not list_left:
@@ -144,6 +151,8 @@ def write_results(
             target = outs.get(rec.status)
             if target is not None:
                 target.write(outcome_row(rec, columns, batch))
+            elif isinstance(todo, _JsonlOut):
+                todo.write(rec)
             elif todo is not None:
                 todo.write([*_row_cells(rec, verbatim), batch])
     summary = out / names["summary"]
@@ -329,6 +338,20 @@ class _CsvOut:
 
     def write(self, cells: Sequence[str]) -> None:
         self._writer.writerow([neutralise(c) for c in cells] if self._safe else cells)
+
+
+class _JsonlOut:
+    """The rows left of a JSONL input: each as read (its values' JSON types kept), and the
+    batch it belongs to."""
+
+    def __init__(self, f: IO[str], batch_id: str) -> None:
+        self._f = f
+        self._batch = batch_id
+
+    def write(self, rec: LedgerRecord) -> None:
+        document = {k: v for k, v in (rec.raw or {}).items() if k != BATCH_FIELD}
+        document[BATCH_FIELD] = self._batch
+        self._f.write(_finite_json(document) + "\n")
 
 
 def _stats_dict(stats: RunStats | Mapping[str, Any] | None) -> dict[str, Any]:

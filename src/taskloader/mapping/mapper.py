@@ -15,6 +15,7 @@ field of type NAME/DESCRIPTION/SCHEDULED_TIME/QUICK_CONNECT feeding the same par
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -156,12 +157,13 @@ class Mapper:
         plan = self.plan(template, columns)
         wrong_shape: list[Problem] = []
         if plan.nested:
+            given = _nested_objects(values, plan.nested)
             wrong_shape = [
                 Problem(Code.INVALID_VALUE, column, "must be a JSON object of names to values")
                 for column, _ in plan.nested
-                if values[column] is not None and not isinstance(values[column], dict)
+                if given[column] is not None and not isinstance(given[column], dict)
             ]
-            values = _flatten(values, plan.nested)
+            values = _flatten(given, plan.nested)
             plan = self.plan(template, tuple(values))
         key, params, problems = plan.run(values)
         if plan.attachments or plan.attachment_list is not None:
@@ -172,6 +174,30 @@ class Mapper:
         if wrong_shape:
             problems = [*wrong_shape, *problems]
         return Mapped(TaskRequest(key, params), problems)
+
+
+def _nested_objects(values: dict[str, Any], nested: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    """A nested column written as text (a CSV result file of a JSONL input holds its objects
+    as JSON text, or an empty cell for none): the object it holds."""
+    out: dict[str, Any] | None = None
+    for column, _ in nested:
+        value = values[column]
+        if not isinstance(value, str):
+            continue
+        text = value.strip()
+        found: Any = None
+        if text.startswith("{"):
+            try:
+                found = json.loads(text)
+            except ValueError:
+                continue  # reported as the wrong shape
+            if not isinstance(found, dict):
+                continue
+        elif text:
+            continue
+        out = dict(values) if out is None else out
+        out[column] = found
+    return values if out is None else out
 
 
 def _flatten(values: Mapping[str, Any], nested: tuple[tuple[str, str], ...]) -> dict[str, Any]:
