@@ -237,3 +237,30 @@ async def test_template_fields_named_like_reserved_columns_reach_connect(
     assert succeeded_pairs(tmp_path / "out" / "ledger.sqlite") == contact_pairs(emulator)
     keys = {r.key for r in ledger_records(tmp_path / "out" / "ledger.sqlite")}
     assert keys == {"k1", "k2"}
+
+
+async def test_a_lone_surrogate_in_jsonl_is_that_rows_problem(
+    run: Run, emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    """A JSON escape of half a surrogate pair decodes to no text: that row is invalid
+    (invalid_text, in the ledger and the result files as U+FFFD), the others are sent, and
+    neither `validate` nor `run` ends in a traceback."""
+    path = tmp_path / "calls.jsonl"
+    lines = [
+        f'{{"key": "k{n}", "name": "Task {n}", "contact_flow_id": "{emulator.flow_id}"}}'
+        for n in range(3)
+    ]
+    lines[1] = lines[1].replace('"Task 1"', '"Task \\ud800 1"')
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    args = ["validate", str(path), "--endpoint-url", emulator.url, "--instance-id",
+            emulator.instance_id, "--region", REGION]  # fmt: skip
+    checked = await anyio.to_thread.run_sync(CliRunner().invoke, main, args)
+    assert checked.exit_code == 1, checked.output
+    assert not isinstance(checked.exception, UnicodeError)
+    assert "invalid_text" in checked.output
+    report = await run(path, out_dir=str(tmp_path / "results"))
+    assert (report.counts["succeeded"], report.counts["invalid"]) == (2, 1)
+    assert sorted(by_name(emulator)) == ["Task 0", "Task 2"]
+    [bad] = [r for r in ledger_records(tmp_path / "out" / "ledger.sqlite") if r.key == "k1"]
+    assert bad.error_code == "invalid_text" and bad.raw is not None
+    assert bad.raw["name"] == "Task \ufffd 1"

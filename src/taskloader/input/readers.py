@@ -21,6 +21,7 @@ import csv
 import gzip
 import itertools
 import json
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -362,11 +363,29 @@ def _json_rows(lines: Lines, columns: list[str]) -> Iterator[Row]:
         problems: tuple[tuple[str, str], ...] = ()
         if "\\u" in text and _has_lone_surrogate(value):
             problems = (("invalid_text", "a string holds a lone surrogate: not valid Unicode"),)
+            # The row is invalid; what is kept of it (ledger, result files) must still be text.
+            value = _without_surrogates(value)
         yield Row(name, number, line_no, value, problems)
 
 
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
+
+
+#: A surrogate code point: json.loads joins a valid pair into one character, so one left in a
+#: decoded string is lone.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _without_surrogates(value: Any) -> Any:
+    """``value`` with each lone surrogate replaced by U+FFFD (the replacement character)."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_without_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    return value
 
 
 def _has_lone_surrogate(value: Any) -> bool:
