@@ -1,7 +1,6 @@
 """Hostile JSONL found by the reliability corpus: each gets a clear outcome, never a crash."""
 
 import io
-import json
 from pathlib import Path
 
 import pytest
@@ -33,7 +32,8 @@ def test_numbers_json_cannot_carry_are_file_errors_naming_the_line(line: str) ->
 
 
 def test_a_lone_surrogate_makes_the_row_invalid_and_still_fits_the_ledger(tmp_path: Path) -> None:
-    """The row is flagged invalid_text; its raw value is stored as a JSON escape."""
+    """The row is flagged invalid_text; the lone surrogate is kept as U+FFFD, so the row can
+    still be mapped (its content key), stored and written."""
     good, bad = rows_of('{"name": "ok"}\n{"name": "\\ud800"}\n')
     assert good.problems == ()
     assert [code for code, _ in bad.problems] == ["invalid_text"]
@@ -44,8 +44,9 @@ def test_a_lone_surrogate_makes_the_row_invalid_and_still_fits_the_ledger(tmp_pa
         ])  # fmt: skip
         (record,) = list(ledger.iter_records())
         files = write_results(ledger, tmp_path / "out")
-    assert json.loads(json.dumps(record.raw)) == {"name": "\ud800"}
-    assert "\\ud800" in files.invalid.read_text(encoding="utf-8")  # escaped, not a crash
+    assert record.raw == {"name": "\ufffd"}
+    assert "\ufffd" in files.invalid.read_text(encoding="utf-8")
+    assert Mapper().map_row(bad, template()).request.key  # mapped, not a UnicodeEncodeError
 
 
 def test_nested_sections_that_are_not_objects_are_row_problems() -> None:
