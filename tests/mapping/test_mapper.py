@@ -386,3 +386,27 @@ def test_nested_columns_written_as_json_text_are_read_back() -> None:
     assert mapped.request.params["References"] == {"Claim": {"Value": "C-1", "Type": "STRING"}}
     bad = Mapper().map_row(row({"name": "n", "fields": "[1, 2]"}), tpl)
     assert [(p.code, p.field) for p in bad.problems] == [(Code.INVALID_VALUE, "fields")]
+
+
+def test_a_value_given_both_flat_and_nested_is_the_rows_problem() -> None:
+    """``"Customer name"`` and ``"fields": {"Customer name": ...}`` in one JSONL row: which
+    would be sent is not left to key order; the row says it gives the value twice."""
+    tpl = TaskTemplate(
+        id="t", arn="a", name="T", fields=(TemplateField("Customer name", FieldType.TEXT),)
+    )
+    values = {"name": "n", "Customer name": "Flat", "fields": {"Customer name": "Nested"},
+              "attr.x": "2", "attributes": {"x": "1", "y": "3"}}  # fmt: skip
+    mapped = Mapper().map_row(row(values), tpl)
+    assert [(p.code, p.field) for p in mapped.problems] == [
+        (Code.INVALID_VALUE, "Customer name"),
+        (Code.INVALID_VALUE, "attr.x"),
+    ]
+
+
+def test_two_attachments_of_one_file_name_are_the_rows_problem() -> None:
+    values = {"name": "n", "attachment.a.pdf": "s3://claims/1.pdf",
+              "attachments": [{"file_name": "a.pdf", "url": "s3://claims/2.pdf"}]}  # fmt: skip
+    mapped = Mapper().map_row(row(values), None)
+    assert [(p.code, p.field) for p in mapped.problems] == [
+        (Code.INVALID_ATTACHMENT_NAME, "attachment.a.pdf")
+    ]

@@ -166,6 +166,10 @@ def collect(
     if len(found) > limits.max_count:
         text = f"{len(found)} attachments; a task takes at most {limits.max_count}"
         problems.append(Problem(Code.TOO_MANY_ATTACHMENTS, ATTACHMENTS_KEY, text))
+    names = [a["FileName"] for a in found if a is not None]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        text = f"the file name {name!r} is given twice: the task would hold two files of one name"
+        problems.append(Problem(Code.INVALID_ATTACHMENT_NAME, f"attachment.{name}", text))
     return [a for a in found if a is not None], problems
 
 

@@ -164,6 +164,12 @@ class Mapper:
                 if given[column] is not None and not isinstance(given[column], dict)
             ]
             values = _flatten(given, plan.nested)
+            wrong_shape += [
+                Problem(Code.INVALID_VALUE, name, f"is given twice: as a key and in {column}")
+                for column, _ in plan.nested
+                if isinstance(given[column], dict)
+                for name in _twice(given, column, plan.nested)
+            ]
             plan = self.plan(template, tuple(values))
         key, params, problems = plan.run(values)
         if plan.attachments or plan.attachment_list is not None:
@@ -198,6 +204,17 @@ def _nested_objects(values: dict[str, Any], nested: tuple[tuple[str, str], ...])
         out = dict(values) if out is None else out
         out[column] = found
     return values if out is None else out
+
+
+def _twice(
+    values: Mapping[str, Any], column: str, nested: tuple[tuple[str, str], ...]
+) -> list[str]:
+    """The names the object in ``column`` gives that the row also gives as a top-level key
+    (``"Customer name"`` and ``"fields": {"Customer name": ...}``): which one would be sent is
+    not the row's to leave to chance."""
+    prefix = _NESTED[dict(nested)[column]]
+    flat = {fold(k) for k in values if k not in dict(nested)}
+    return [prefix + str(k) for k in values[column] if fold(prefix + str(k)) in flat]
 
 
 def _flatten(values: Mapping[str, Any], nested: tuple[tuple[str, str], ...]) -> dict[str, Any]:
