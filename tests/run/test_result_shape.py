@@ -88,3 +88,36 @@ def test_validate_report_has_the_same_shape_and_reads_back(
     summary = json.loads(again.stdout)
     assert summary["rows"] == 1 and list(summary["problems"]) == ["name_missing"]
     assert summary["unknown_columns"] == ["'=cmd"]  # the input's own column, not the outcome's
+
+
+def test_a_csv_report_of_a_jsonl_input_has_its_columns_and_reads_back(
+    emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    """A JSONL input's columns are known once it is read: the CSV report still starts with them
+    (nested objects as JSON text), and corrected and validated again it passes. A file error
+    leaves no partial report behind."""
+    good = {"key": "k1", "name": "Task 1", "contact_flow_id": emulator.flow_id,
+            "attributes": {"vip": True}}  # fmt: skip
+    bad = {"key": "k2", "name": "", "contact_flow_id": emulator.flow_id,
+           "references": {"crm": "C-2"}}  # fmt: skip
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n", encoding="utf-8")
+    report = tmp_path / "report.csv"
+    args = ["validate", str(path), *emulator_args(emulator), "--report", str(report)]
+    assert CliRunner().invoke(main, args).exit_code == 1
+    # the columns its invalid rows use, in first-seen order
+    assert _header(report) == ["key", "name", "contact_flow_id", "references", *TAIL]
+    (row,) = read_csv(report)
+    assert (row["key"], row["references"]) == ("k2", '{"crm": "C-2"}')
+    row["name"] = "Task 2"  # corrected, as the summary advises
+    fixed = tmp_path / "fixed.csv"
+    with fixed.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(row))
+        writer.writeheader()
+        writer.writerow(row)
+    again = CliRunner().invoke(main, ["validate", str(fixed), *emulator_args(emulator)])
+    assert again.exit_code == 0, again.output
+
+    path.write_text(json.dumps(good) + "\n{not json}\n", encoding="utf-8")
+    assert CliRunner().invoke(main, args).exit_code == 2
+    assert not report.exists()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import tempfile
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -107,17 +108,32 @@ class ReportWriter:
         self._jsonl = path.suffix.lower() in {".jsonl", ".ndjson"}
         self._fh: IO[str] | None = None
         self._csv: Any = None
+        #: a CSV report of a JSONL input: its columns are known once it is read, so its rows
+        #: wait here (and the columns they use in ``_seen``) until :meth:`close`
+        self._spool: IO[str] | None = None
+        self._seen: dict[str, None] = {}
 
     def open(self) -> None:
         self._fh = self._path.open("w", encoding="utf-8", errors="backslashreplace", newline="")
         if not self._jsonl:
             self._csv = csv.writer(self._fh)
-            self._csv.writerow([neutralise(c) for c in outcome_header(self._columns)])
+            if self._columns:
+                self._csv.writerow([neutralise(c) for c in outcome_header(self._columns)])
+            else:
+                self._spool = tempfile.TemporaryFile(  # noqa: SIM115 (closed by close())
+                    "w+", encoding="utf-8", errors="backslashreplace"
+                )
 
     def write(self, items: list[Invalid]) -> None:
         assert self._fh is not None
         for row, row_problems in items:
             listed = [(p.code, p.field, p.message) for p in row_problems]
+            if self._spool is not None:
+                added = set(result_columns(row.values))
+                self._seen.update(dict.fromkeys(c for c in row.values if c not in added))
+                entry = [row.values, row.number, row.line, listed]
+                self._spool.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
+                continue
             outcome = Outcome.of_problems("invalid", listed)
             if self._jsonl:
                 added = set(result_columns(row.values))
@@ -130,6 +146,17 @@ class ReportWriter:
                 self._csv.writerow([*cells, *(neutralise(c) for c in tail)])
 
     def close(self) -> None:
+        if self._spool is not None:
+            spool, self._spool = self._spool, None
+            with spool:
+                self._columns = list(self._seen)
+                self._csv.writerow([neutralise(c) for c in outcome_header(self._columns)])
+                spool.seek(0)
+                for text in spool:
+                    values, number, line, listed = json.loads(text)
+                    cells = [_cell(values.get(c)) for c in self._columns]
+                    tail = Outcome.of_problems("invalid", listed).cells(number, line)
+                    self._csv.writerow([*cells, *(neutralise(c) for c in tail)])
         if self._fh is not None:
             self._fh.close()
 
@@ -210,6 +237,14 @@ async def validate_file(
                         await anyio.to_thread.run_sync(writer.write, bad)
                     if on_progress is not None:
                         on_progress(summary.rows)
+        except BaseException:
+            if writer is not None:  # a file error: a partial report would pass for a whole one
+                closing, writer, report_path = writer, None, report
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(closing.close)
+                    if report_path is not None:
+                        await anyio.to_thread.run_sync(lambda: report_path.unlink(missing_ok=True))
+            raise
         finally:
             if writer is not None:
                 await anyio.to_thread.run_sync(writer.close)
