@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from taskloader.errors import InputFileError, LedgerError, UsageError
+from taskloader.errors import InputFileError, LedgerError, LedgerOtherInputError, UsageError
 from tests.conftest import EmulatorHandle
 
 from .conftest import (
@@ -536,9 +536,9 @@ def test_result_files_fed_back_as_the_summary_says_never_make_a_task_twice(
 async def test_the_same_file_name_in_two_folders_is_two_imports(
     run: Any, emulator: EmulatorHandle, tmp_path: Path
 ) -> None:
-    """teamA/calls.csv and teamB/calls.csv with the same keys, each with its own ledger: both
-    imports create all their tasks (the default batch id follows the file's path, so B's rows
-    are not answered with A's contacts)."""
+    """teamA/calls.csv and teamB/calls.csv with the same keys: both imports create all their
+    tasks (the default batch id follows the file's path, so B's rows are not answered with A's
+    contacts), and A's ledger is not taken for B's, even with --force."""
     for team in ("teamA", "teamB"):
         (tmp_path / team).mkdir()
     a = write_csv(tmp_path / "teamA" / "calls.csv", task_rows(5))
@@ -546,9 +546,15 @@ async def test_the_same_file_name_in_two_folders_is_two_imports(
     for n, row in enumerate(b_rows):
         row["key"] = f"r{n}"  # the same keys as team A's
     b = write_csv(tmp_path / "teamB" / "calls.csv", b_rows)
-    for path in (a, b):
-        report = await run(path, ledger=str(path.parent / "ledger.sqlite"))
-        assert report.exit_code == 0
+    assert (await run(a)).exit_code == 0
+    # One ledger for both (as the default folder in one working directory would be): B is
+    # another input, refused even with --force (as an edit of A its rows would be skipped as
+    # A's, done, and never made)
+    for force in (False, True):
+        with pytest.raises(LedgerOtherInputError, match="another input"):
+            await run(b, force=force)
+    report = await run(b, ledger=str(b.parent / "ledger.sqlite"))
+    assert report.exit_code == 0
     assert created_names(emulator) == sorted([f"Task r{n}" for n in range(5)]
                                              + [f"Task b{n}" for n in range(5)])  # fmt: skip
 

@@ -114,7 +114,10 @@ def check_input(
     if fingerprint is None or stored_fp is None or fingerprint == stored_fp:
         return False
     stored_name = meta.get("input_name") or ""
-    if _base_name(stored_name) != _base_name(input_name):
+    # Local files are recorded by their absolute path (older ledgers by the name as given):
+    # teamA/calls.csv and teamB/calls.csv are two inputs, not one edited
+    paths = stored_name.startswith("/") and input_name.startswith("/")
+    if _base_name(stored_name) != _base_name(input_name) or (paths and stored_name != input_name):
         raise LedgerOtherInputError(
             path,
             f"it belongs to another input: {stored_name!r} (fingerprint {stored_fp[:12]}...), "

@@ -41,6 +41,7 @@ from taskloader.run.preflight import (
     check_run_template,
     derived_batch_id,
     import_scope,
+    ledger_input_name,
     preflight,
     result_file_batch,
 )
@@ -204,7 +205,7 @@ async def _open_ledger(
                 workspace.ledger_path,
                 batch_id=settings.batch_id,
                 new_batch_id=default_batch,
-                input_name=location,
+                input_name=ledger_input_name(location),
                 fingerprint=fingerprint,
                 columns=columns,
                 force=settings.force,

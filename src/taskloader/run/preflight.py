@@ -50,6 +50,13 @@ def derived_batch_id(instance: str, scope: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+def ledger_input_name(location: str) -> str:
+    """How a ledger records its input: a local file by its absolute path, else as given."""
+    if location == "-" or is_s3(location):
+        return location
+    return str(Path(location).resolve())
+
+
 def import_scope(location: str, fingerprint: str | None) -> str:
     """What names an import: an S3 object by its URL, a local file by its absolute path (an
     edited file is the same import, as with ``--force`` on its ledger; ``teamA/callbacks.csv``
