@@ -551,8 +551,9 @@ async def test_the_same_file_name_in_two_folders_is_two_imports(
     # another input, refused even with --force (as an edit of A its rows would be skipped as
     # A's, done, and never made)
     for force in (False, True):
-        with pytest.raises(LedgerOtherInputError, match="another input"):
+        with pytest.raises(LedgerOtherInputError, match="another input") as refused:
             await run(b, force=force)
+    assert "--batch-id " in str(refused.value)  # the way on for the same file, moved
     report = await run(b, ledger=str(b.parent / "ledger.sqlite"))
     assert report.exit_code == 0
     assert created_names(emulator) == sorted([f"Task r{n}" for n in range(5)]

@@ -123,7 +123,8 @@ def check_input(
             f"it belongs to another input: {stored_name!r} (fingerprint {stored_fp[:12]}...), "
             f"not {input_name!r} (fingerprint {fingerprint[:12]}...). Each input needs its own "
             "ledger: give this one another --ledger (or --out-dir; the default location is "
-            "named after the input file)",
+            "named after the input file). If it is that ledger's file, moved and edited, give "
+            f"the new ledger --batch-id {meta.get('batch_id')}: its rows keep their ClientTokens",
         )
     if not force:
         raise LedgerMismatchError(
