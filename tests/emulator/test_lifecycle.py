@@ -10,12 +10,15 @@ import sys
 import threading
 import time
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import anyio
 import boto3
 import pytest
+from botocore.config import Config
 from click.testing import CliRunner
 
 from taskloader.cli import main
@@ -219,3 +222,31 @@ def test_a_request_begun_before_a_reset_changes_nothing_after_it(emulator: Any) 
         "connect", region_name=REGION, endpoint_url=emulator.url, config=NO_RETRIES
     ).list_task_templates(InstanceId=emulator.instance_id)["TaskTemplates"]
     assert listed == []
+
+
+async def test_a_hung_request_that_outlives_a_reset_is_counted_nowhere() -> None:
+    """A request held by a "hang" fault (its client gone) ends after the suite reset the
+    emulator: it must not show up as "hung" in the next test's counters."""
+    settings = replace(EmulatorSettings().without_limits(), hang_max_s=1.0)
+    async with running_emulator(settings) as emu, aiohttp.ClientSession() as session:
+
+        async def post(path: str, body: dict[str, Any]) -> Any:
+            async with session.post(f"{emu.url}{path}", json=body) as resp:
+                return await resp.json()
+
+        async def stats() -> Any:
+            async with session.get(f"{emu.url}/_emulator/stats") as resp:
+                return await resp.json()
+
+        await post("/_emulator/config", {"faults": {"hang": 1.0}})
+        client = boto3.client(
+            "connect", region_name=REGION, endpoint_url=emu.url,
+            config=NO_RETRIES.merge(Config(read_timeout=0.3)),
+        )  # fmt: skip
+        with pytest.raises(Exception, match=r"[Rr]ead timeout|timed out"):
+            await anyio.to_thread.run_sync(
+                lambda: client.list_task_templates(InstanceId=emu.instance_id)
+            )
+        await post("/_emulator/reset", {"settings": True})
+        await anyio.sleep(1.5)  # the hang is over: the request ended after the reset
+        assert (await stats())["requests"] == {}

@@ -106,7 +106,9 @@ def _operation_handler(backend: Backend, op: OperationSpec, impl: Operation) -> 
                     "AccessDeniedException", f"You are not authorized to perform {name}."
                 )
             if backend.faults.enabled:
-                await _inject(backend, name, request, shutdown_s)
+                await _inject(backend, name, request, shutdown_s, generation)
+            if backend.generation != generation:
+                raise _NoReply("stale")  # begun before a reset: acts on nothing, counts nowhere
             if not backend.quotas.allow(name):
                 state.throttled += 1
                 raise ApiError("ThrottlingException", "Rate exceeded")
@@ -121,16 +123,15 @@ def _operation_handler(backend: Backend, op: OperationSpec, impl: Operation) -> 
             params = op.bind(body, request.match_info, request.query)
             op.check(params)
             if backend.generation != generation:
-                # Begun before a reset: it acts on nothing and counts nowhere.
-                _close(request)
-                return web.Response(status=204)
+                raise _NoReply("stale")  # (the body was read across a reset)
             result = impl(backend, op, params)
         except ApiError as err:
             response = error_response(backend, err, request_id)
         except Violation as v:
             response = error_response(backend, _violation_error(op, v), request_id)
         except _NoReply as no_reply:
-            state.requests[name][str(no_reply)] += 1
+            if backend.generation == generation:  # (one begun before a reset counts nowhere)
+                state.requests[name][str(no_reply)] += 1
             _close(request)
             # The connection is gone, so aiohttp drops this response quietly.
             return web.Response(status=204)
@@ -144,19 +145,22 @@ def _operation_handler(backend: Backend, op: OperationSpec, impl: Operation) -> 
                 content_type="application/json",
                 headers={"x-amzn-RequestId": request_id},
             )
-        state.requests[name][str(response.status)] += 1
+        if backend.generation == generation:
+            state.requests[name][str(response.status)] += 1
         return response
 
     return handle
 
 
-async def _inject(backend: Backend, name: str, request: web.Request, hang_max_s: float) -> None:
+async def _inject(
+    backend: Backend, name: str, request: web.Request, hang_max_s: float, generation: int
+) -> None:
     decision = backend.faults.decide()
     if decision.delay_s:
         await anyio.sleep(decision.delay_s)
     fault = decision.fault
-    if fault is None:
-        return
+    if fault is None or backend.generation != generation:
+        return  # (a request begun before a reset is dropped by the handler, uncounted)
     backend.state.faults[fault] += 1
     if fault == "throttle":
         backend.state.throttled += 1
@@ -168,6 +172,8 @@ async def _inject(backend: Backend, name: str, request: web.Request, hang_max_s:
     if fault == "hang":
         with anyio.move_on_after(hang_max_s):
             await request.app[SHUTDOWN_KEY].wait()
+        if backend.generation != generation:
+            raise _NoReply("stale")
         raise _NoReply("hung")
     raise _NoReply("dropped")
 
