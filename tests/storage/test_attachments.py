@@ -122,12 +122,20 @@ async def test_a_retried_row_resends_the_urls_of_its_first_attempt(
         out = await original(self, params)
         seen.append(out["Attachments"][0]["S3Url"])
         # answers come in time again once the first attempt (and maybe its first retry) timed out
-        threading.Timer(2.5, lambda: emulator.configure(faults={"latency_ms": 0.0})).start()
+        timer = threading.Timer(2.5, lambda: emulator.configure(faults={"latency_ms": 0.0}))
+        timers.append(timer)
+        timer.start()
         return out
 
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(attachments.Attachments, "presigned", spy)
-        report = await run_import(str(path), settings, tty=False)
+    timers: list[threading.Timer] = []
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(attachments.Attachments, "presigned", spy)
+            report = await run_import(str(path), settings, tty=False)
+    finally:
+        for timer in timers:  # none may fire into the next test
+            timer.cancel()
+            timer.join()
 
     assert report.exit_code == 0, report
     assert len(seen) == 1  # signed once, sent twice
