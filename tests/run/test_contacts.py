@@ -180,6 +180,37 @@ def _contacts_cli(args: list[str], workdir: Path) -> subprocess.Popen[bytes]:
         )
 
 
+def _imported_by_cli(emulator: EmulatorHandle, rows: int, tmp_path: Path) -> Path:
+    """The ledger of `taskloader run` importing ``rows`` rows, fast."""
+    path = write_csv(tmp_path / "tasks.csv", task_rows(rows))
+    imported = tmp_path / "imp" / "ledger.sqlite"
+    code, proc = run_cli([str(path), *emulator_args(emulator), "--ledger", str(imported),
+                          "--rate", "500", "--burst", "50"], tmp_path / "logs")  # fmt: skip
+    assert code == 0, proc.stderr_text()
+    return imported
+
+
+def _kill_ahead_of_its_ledger(
+    args: list[str], workdir: Path, made: Callable[[], int], ledger: Path, least: int, ahead: int
+) -> None:
+    """Run `taskloader contacts ARGS` and SIGKILL it once the emulator has carried out ``made()``
+    >= ``least`` calls, more than ``ahead`` of them not yet recorded as succeeded in ``ledger``."""
+
+    def recorded() -> int:
+        try:
+            return ledger_counts(ledger)["succeeded"]
+        except Exception:
+            return 0
+
+    live = _contacts_cli(args, workdir)
+    try:
+        wait_for(lambda: made() >= least and made() > recorded() + ahead)
+    finally:
+        live.kill()
+        live.wait()
+    assert live.returncode == -9
+
+
 def test_sigkill_mid_transfer_then_resume_transfers_each_contact_once(
     emulator_process: EmulatorHandle, tmp_path: Path
 ) -> None:
@@ -189,11 +220,7 @@ def test_sigkill_mid_transfer_then_resume_transfers_each_contact_once(
     `stop` off a terminal without --yes is refused (exit 2) before anything is sent."""
     emulator = emulator_process
     rows = 120
-    path = write_csv(tmp_path / "tasks.csv", task_rows(rows))
-    imported = tmp_path / "imp" / "ledger.sqlite"
-    code, proc = run_cli([str(path), *emulator_args(emulator), "--ledger", str(imported),
-                          "--rate", "500", "--burst", "50"], tmp_path / "logs")  # fmt: skip
-    assert code == 0, proc.stderr_text()
+    imported = _imported_by_cli(emulator, rows, tmp_path)
     world = emulator.world()["instances"][0]
     ledger = tmp_path / "tr" / "ledger.sqlite"
     flow = world["contact_flows"][0]
@@ -204,19 +231,7 @@ def test_sigkill_mid_transfer_then_resume_transfers_each_contact_once(
     def transferred() -> int:
         return sum(c["Transfers"] for c in emulator.contacts())
 
-    def recorded() -> int:
-        try:
-            return ledger_counts(ledger)["succeeded"]
-        except Exception:
-            return 0
-
-    live = _contacts_cli(args, tmp_path / "logs")
-    try:
-        wait_for(lambda: transferred() >= 30 and transferred() > recorded() + 2)
-    finally:
-        live.kill()
-        live.wait()
-    assert live.returncode == -9
+    _kill_ahead_of_its_ledger(args, tmp_path / "logs", transferred, ledger, least=30, ahead=2)
 
     resumed = _contacts_cli(args, tmp_path / "logs")
     assert resumed.wait(timeout=60) == 0
@@ -241,11 +256,7 @@ def test_sigkill_mid_stop_then_resume_records_every_contact_stopped(
     so), not failures. A contact ended before the batch is still a failure (the other test)."""
     emulator = emulator_process
     rows = 60
-    path = write_csv(tmp_path / "tasks.csv", task_rows(rows))
-    imported = tmp_path / "imp" / "ledger.sqlite"
-    code, proc = run_cli([str(path), *emulator_args(emulator), "--ledger", str(imported),
-                          "--rate", "500", "--burst", "50"], tmp_path / "logs")  # fmt: skip
-    assert code == 0, proc.stderr_text()
+    imported = _imported_by_cli(emulator, rows, tmp_path)
     ledger = tmp_path / "st" / "ledger.sqlite"
     args = ["stop", "--from-ledger", str(imported), *emulator_args(emulator), "--yes",
             "--ledger", str(ledger), "--rate", "20", "--burst", "4"]  # fmt: skip
@@ -254,18 +265,7 @@ def test_sigkill_mid_stop_then_resume_records_every_contact_stopped(
     def stopped() -> int:
         return rows - int(emulator.stats()["active_tasks"])
 
-    def recorded() -> int:
-        try:
-            return ledger_counts(ledger)["succeeded"]
-        except Exception:
-            return 0
-
-    live = _contacts_cli(args, tmp_path / "logs")
-    try:
-        wait_for(lambda: stopped() >= 8 and stopped() > recorded() + 1)
-    finally:
-        live.kill()
-        live.wait()
+    _kill_ahead_of_its_ledger(args, tmp_path / "logs", stopped, ledger, least=8, ahead=1)
     emulator.configure(faults={"latency_ms": 0.0})
 
     resumed = _contacts_cli(args, tmp_path / "logs")

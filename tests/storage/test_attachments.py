@@ -34,6 +34,15 @@ def signature_free(text: str) -> bool:
     return "X-Amz-Signature" not in text and "X-Amz-Credential" not in text
 
 
+def run_settings(emulator: EmulatorHandle, ledger: Path, **flags: Any) -> Any:
+    """Settings of a fast run against the session emulator, with its own ledger."""
+    return load_settings(
+        flags={**FAST, "region": REGION, "endpoint_url": emulator.url,
+               "instance_id": emulator.instance_id, "ledger": str(ledger), **flags},
+        environ={},
+    )  # fmt: skip
+
+
 def put(client: Any, bucket: str, key: str, body: bytes) -> str:
     client.put_object(Bucket=bucket, Key=key, Body=body)
     return f"s3://{bucket}/{key}"
@@ -108,11 +117,7 @@ async def test_a_retried_row_resends_the_urls_of_its_first_attempt(
     emulator.configure(faults={"latency_ms": 1500.0})
     seen: list[str] = []
 
-    settings = load_settings(
-        flags={**FAST, "region": REGION, "endpoint_url": emulator.url, "read_timeout": 1.0,
-               "instance_id": emulator.instance_id, "ledger": str(tmp_path / "l.sqlite")},
-        environ={},
-    )  # fmt: skip
+    settings = run_settings(emulator, tmp_path / "l.sqlite", read_timeout=1.0)
 
     import taskloader.run.attachments as attachments
 
@@ -171,16 +176,10 @@ async def test_a_row_with_attachments_sent_again_by_a_later_run_makes_nothing_ne
     ]
     path = write_csv(tmp_path / "tasks.csv", rows, COLUMNS)
 
-    def settings(ledger: str) -> Any:
-        return load_settings(
-            flags={**FAST, "region": REGION, "endpoint_url": emulator.url,
-                   "instance_id": emulator.instance_id, "ledger": str(tmp_path / ledger)},
-            environ={},
-        )  # fmt: skip
-
-    assert (await run_import(str(path), settings("first.sqlite"), tty=False)).exit_code == 0
+    first = run_settings(emulator, tmp_path / "first.sqlite")
+    assert (await run_import(str(path), first, tty=False)).exit_code == 0
     await anyio.sleep(1.1)  # SigV4 signs to the second: a URL signed later is another URL
-    again = await run_import(str(path), settings("lost.sqlite"), tty=False)
+    again = await run_import(str(path), run_settings(emulator, tmp_path / "lost.sqlite"), tty=False)
     assert again.exit_code == 0
     assert len(emulator.contacts()) == 3
     records = ledger_records(tmp_path / "lost.sqlite")
